@@ -1,0 +1,695 @@
+//! [`BeatTracker`]: a second-order DLL over input pulse times (Adriaensen, "Using a DLL to filter
+//! time", 2005) in fixed point, with the outlier handling real clock lines need.
+//!
+//! Per accepted pulse at time `t` with prediction `t1` and period `P`:
+//! `e = t − t1; t0 = t1; t1 = t0 + P + b·e; P += c·e` with `b = √2·ω`, `c = ω²`.
+//! Setting `t0` to the *prediction* keeps the musical position continuous at every update (only
+//! the slope of the [`Timeline`] changes), which is what lets outputs run without bursts.
+//!
+//! What it adds to the plain DLL, and why:
+//! - **Gear shifting**: ω starts wide ([`OMEGA_ACQUIRE`]) and narrows by 1/16 per pulse to the
+//!   locked bandwidth set by `response` (a per-*beat* loop gain, so the time constant in beats is
+//!   the same at every PPQN). A run of same-sign errors (a ramp) widens it again.
+//! - **Huber clamping**: errors beyond `max(4σ, P/16)` are clamped before they reach the loop,
+//!   so one glitch moves the phase by at most `b·threshold`.
+//! - **Double triggers**: a pulse earlier than half a period is ignored (ringing, bounce).
+//! - **Dropped pulses**: a pulse ~k periods late after an on-time pulse counts k−1 missing pulses,
+//!   so the beat count stays exact.
+//! - **Tempo changes**: two consecutive raw intervals that agree with each other but not with `P`
+//!   re-seed the loop at once (three when they are whole multiples of `P`, since two dropped
+//!   pulses in a row look the same as a halved tempo for two intervals).
+//! - **Loss**: no pulse for `(max_missed + 1.5)·P + 4σ` → [`LockState::Lost`]; one late pulse never
+//!   stops it, and outputs coast at most `max_missed` pulses past the last real one.
+
+use crate::fixed::{mul_gain, mul_i_q32, FineTick, Q32_ONE};
+use crate::ppqn::Ppqn;
+use crate::time::{ticks_between, Tick, TickRate};
+use crate::timeline::{pos_diff, Timeline};
+
+/// Per-pulse loop gain ω while acquiring (Q0.32, 0.35).
+pub const OMEGA_ACQUIRE: u32 = 1_503_238_553;
+/// Upper bound of ω per pulse (0.5): keeps `b = √2·ω` below one and the loop well damped.
+pub const OMEGA_MAX: u32 = 1 << 31;
+/// √2 in Q1.31.
+const SQRT2_Q31: u64 = 3_037_000_499;
+/// Per-beat loop gain for response 0, 32, …, 256 (Q0.32): geometric from 1.0 to 0.05 rad/beat.
+const RESPONSE_TABLE: [u32; 9] = [
+    u32::MAX,
+    2_953_460_125,
+    2_030_964_640,
+    1_396_605_065,
+    960_383_883,
+    660_413_760,
+    454_137_499,
+    312_290_386,
+    214_748_364,
+];
+/// Default response: per-beat ω ≈ 0.15, a time constant of about 6.5 beats.
+pub const DEFAULT_RESPONSE: u8 = 162;
+/// Highest tempo accepted, in BPM (faster intervals are treated as spurious).
+pub const MAX_BPM: u32 = 3000;
+/// Lowest tempo accepted, in BPM (longer gaps restart acquisition).
+pub const MIN_BPM: u32 = 1;
+/// Consecutive same-sign errors that widen the loop again (a tempo ramp).
+const TREND_RUN: i8 = 8;
+/// Consecutive same-sign outliers that restart the loop from the real pulses.
+const OUTLIER_RUN: u8 = 3;
+/// Consecutive inliers needed for [`LockState::Locked`].
+const LOCK_INLIERS: u8 = 3;
+
+/// The tracker's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrackerConfig {
+    /// Tick rate of the timestamps.
+    pub rate: TickRate,
+    /// Pulses per beat of the input.
+    pub ppqn: Ppqn,
+    /// 0 = tight (follows quickly, passes more jitter) … 255 = smooth (filters more).
+    pub response: u8,
+    /// Missing pulses the outputs may coast through before waiting for the input.
+    pub max_missed: u8,
+}
+
+impl TrackerConfig {
+    /// Defaults for a tick rate and input PPQN.
+    pub const fn new(rate: TickRate, ppqn: Ppqn) -> Self {
+        TrackerConfig {
+            rate,
+            ppqn,
+            response: DEFAULT_RESPONSE,
+            max_missed: Self::default_max_missed(ppqn),
+        }
+    }
+
+    /// Coasting allowance: two pulses at 8 PPQN and up (drops are common and short there), one at
+    /// 4, none at 1–2 PPQN where one pulse is a large part of a beat and a stop is more likely.
+    pub const fn default_max_missed(ppqn: Ppqn) -> u8 {
+        match ppqn.value() {
+            0..=2 => 0,
+            3..=4 => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// What the tracker knows about the input clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum LockState {
+    /// No clock since power-up or [`BeatTracker::clear`].
+    Stopped = 0,
+    /// Pulses arrive; the loop is still converging.
+    Acquiring = 1,
+    /// Converged: errors are within the jitter estimate.
+    Locked = 2,
+    /// The clock went away; outputs wait for it.
+    Lost = 3,
+}
+
+/// How a pulse was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PulseVerdict {
+    /// First pulse from cold: anchors the position, tempo still unknown.
+    First,
+    /// Second pulse from cold: the tempo is seeded from the first interval.
+    Seeded,
+    /// An ordinary pulse; `outlier` when its error was clamped.
+    Tracked {
+        /// Error beyond the outlier threshold (clamped before the loop saw it).
+        outlier: bool,
+    },
+    /// Taken after this many missing pulses.
+    Missed(u8),
+    /// Ignored: earlier than half a period (double trigger, ringing).
+    Ignored,
+    /// A tempo change was recognised and the loop re-seeded.
+    Reseeded,
+    /// First pulse after a loss: re-anchored with the previous tempo.
+    Resumed,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct RawPulse {
+    t: Tick,
+    pos: u32,
+}
+
+/// The DLL beat tracker. See the module docs.
+#[derive(Clone, Debug)]
+pub struct BeatTracker {
+    cfg: TrackerConfig,
+    units: u32,
+    omega_lock: u32,
+    min_period: u32,
+    max_period: u32,
+    state: LockState,
+    has_period: bool,
+    /// After a resume the period is a guess; the next interval replaces it if far off.
+    provisional: bool,
+    period: u64,
+    t0: FineTick,
+    t1: FineTick,
+    pos0: u32,
+    omega: u32,
+    jitter: u64,
+    inliers: u8,
+    trend: i8,
+    abnormal: u8,
+    outlier_run: i8,
+    last_pulse: Tick,
+    raw: [RawPulse; 4],
+    raw_len: u8,
+    missed_total: u32,
+    ignored_total: u32,
+    reseeds: u32,
+}
+
+impl BeatTracker {
+    /// A tracker waiting for its first pulse. The first pulse gets position 0 (beat 0).
+    pub fn new(cfg: TrackerConfig) -> Self {
+        let mut t = BeatTracker {
+            cfg,
+            units: cfg.ppqn.units(),
+            omega_lock: 0,
+            min_period: 0,
+            max_period: 0,
+            state: LockState::Stopped,
+            has_period: false,
+            provisional: false,
+            period: 0,
+            t0: FineTick::default(),
+            t1: FineTick::default(),
+            pos0: 0,
+            omega: OMEGA_ACQUIRE,
+            jitter: 0,
+            inliers: 0,
+            trend: 0,
+            abnormal: 0,
+            outlier_run: 0,
+            last_pulse: 0,
+            raw: [RawPulse::default(); 4],
+            raw_len: 0,
+            missed_total: 0,
+            ignored_total: 0,
+            reseeds: 0,
+        };
+        t.apply_config();
+        t.pos0 = 0u32.wrapping_sub(t.units);
+        t
+    }
+
+    fn apply_config(&mut self) {
+        let ppqn = self.cfg.ppqn.value();
+        self.units = self.cfg.ppqn.units();
+        self.omega_lock = omega_for_response(self.cfg.response, ppqn);
+        let per_minute = self.cfg.rate.hz() as u64 * 60;
+        self.min_period = (per_minute / (MAX_BPM as u64 * ppqn as u64)).max(1) as u32;
+        self.max_period = (per_minute / (MIN_BPM as u64 * ppqn as u64)).min(i32::MAX as u64) as u32;
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> TrackerConfig {
+        self.cfg
+    }
+
+    /// Change the response (loop bandwidth) without disturbing the beat.
+    pub fn set_response(&mut self, response: u8) {
+        self.cfg.response = response;
+        self.apply_config();
+    }
+
+    /// Change the input PPQN. The beat position of the last pulse is kept (rounded down to a
+    /// pulse of the new resolution) and the period rescaled, so the beat count survives.
+    pub fn set_ppqn(&mut self, ppqn: Ppqn) {
+        if ppqn == self.cfg.ppqn {
+            return;
+        }
+        let old_units = self.units as u64;
+        self.cfg.ppqn = ppqn;
+        self.cfg.max_missed = TrackerConfig::default_max_missed(ppqn);
+        self.apply_config();
+        let new_units = self.units as u64;
+        self.period = self.period / old_units * new_units;
+        self.t1 = self.t0.plus(self.period);
+        self.pos0 = self.pos0 - self.pos0 % self.units;
+        self.raw_len = 0;
+        self.omega = OMEGA_ACQUIRE;
+        self.inliers = 0;
+        if self.state == LockState::Locked {
+            self.state = LockState::Acquiring;
+        }
+    }
+
+    /// Change the tick rate (a sample-rate change) keeping position, tempo and lock: every
+    /// stored time is rescaled around `now_old`, which becomes `now_new` in the new rate.
+    pub fn retune(&mut self, rate: TickRate, now_old: Tick, now_new: Tick) {
+        let (from, to) = (self.cfg.rate.hz() as i128, rate.hz() as i128);
+        if from == to {
+            return;
+        }
+        let scale_fine = |x: FineTick| -> FineTick {
+            let d = x.diff(FineTick::from_tick(now_old)) as i128 * to / from;
+            FineTick::from_tick(now_new).offset(d as i64)
+        };
+        let scale_tick = |x: Tick| -> Tick {
+            let d = (x.wrapping_sub(now_old) as i32) as i64 * to as i64 / from as i64;
+            now_new.wrapping_add(d as i32 as u32)
+        };
+        self.t0 = scale_fine(self.t0);
+        self.t1 = scale_fine(self.t1);
+        self.period = (self.period as u128 * to as u128 / from as u128) as u64;
+        self.jitter = (self.jitter as u128 * to as u128 / from as u128) as u64;
+        self.last_pulse = scale_tick(self.last_pulse);
+        for r in self.raw.iter_mut() {
+            r.t = scale_tick(r.t);
+        }
+        self.cfg.rate = rate;
+        self.apply_config();
+    }
+
+    /// Forget the clock entirely (cold start; next pulse is beat 0).
+    pub fn clear(&mut self) {
+        *self = BeatTracker::new(self.cfg);
+    }
+
+    /// Feed one input pulse (rising edge) at `t`.
+    pub fn on_pulse(&mut self, t: Tick) -> PulseVerdict {
+        match self.state {
+            LockState::Stopped => return self.first_pulse(t),
+            LockState::Lost => return self.resume(t),
+            _ => {}
+        }
+        let interval = ticks_between(self.last_pulse, t);
+        if !self.has_period {
+            if interval < self.min_period {
+                self.ignored_total = self.ignored_total.wrapping_add(1);
+                return PulseVerdict::Ignored;
+            }
+            if interval > self.max_period {
+                self.pos0 = self.pos0.wrapping_sub(self.units);
+                return self.first_pulse(t);
+            }
+            self.seed(t, (interval as u64) << 32);
+            return PulseVerdict::Seeded;
+        }
+        if self.provisional {
+            self.provisional = false;
+            if interval >= self.min_period && interval <= self.max_period {
+                let iv = (interval as u64) << 32;
+                if iv.abs_diff(self.period) > self.period / 8 {
+                    self.seed(t, iv);
+                    return PulseVerdict::Seeded;
+                }
+            }
+        }
+        self.track(t)
+    }
+
+    fn first_pulse(&mut self, t: Tick) -> PulseVerdict {
+        self.pos0 = self.pos0.wrapping_add(self.units);
+        self.t0 = FineTick::from_tick(t);
+        self.t1 = self.t0;
+        self.has_period = false;
+        self.provisional = false;
+        self.state = LockState::Acquiring;
+        self.reset_loop();
+        self.last_pulse = t;
+        self.raw_len = 0;
+        self.push_raw(t);
+        PulseVerdict::First
+    }
+
+    fn resume(&mut self, t: Tick) -> PulseVerdict {
+        if !self.has_period {
+            self.pos0 = self.pos0.wrapping_sub(self.units);
+            return self.first_pulse(t);
+        }
+        self.pos0 = self.pos0.wrapping_add(self.units);
+        self.t0 = FineTick::from_tick(t);
+        self.t1 = self.t0.plus(self.period);
+        self.provisional = true;
+        self.state = LockState::Acquiring;
+        self.reset_loop();
+        self.last_pulse = t;
+        self.raw_len = 0;
+        self.push_raw(t);
+        PulseVerdict::Resumed
+    }
+
+    /// Seed the loop from a measured period; this pulse is the next position.
+    fn seed(&mut self, t: Tick, period: u64) {
+        self.period = period;
+        self.has_period = true;
+        self.pos0 = self.pos0.wrapping_add(self.units);
+        self.t0 = FineTick::from_tick(t);
+        self.t1 = self.t0.plus(period);
+        self.state = LockState::Acquiring;
+        self.reset_loop();
+        self.last_pulse = t;
+        self.raw_len = 0;
+        self.push_raw(t);
+    }
+
+    fn reset_loop(&mut self) {
+        self.omega = OMEGA_ACQUIRE.max(self.omega_lock);
+        self.inliers = 0;
+        self.trend = 0;
+        self.abnormal = 0;
+        self.outlier_run = 0;
+    }
+
+    fn track(&mut self, t: Tick) -> PulseVerdict {
+        let p = self.period as i64;
+        let tf = FineTick::from_tick(t);
+        let mut e = tf.diff(self.t1);
+        if e < -(p / 2) {
+            self.ignored_total = self.ignored_total.wrapping_add(1);
+            self.push_raw(t);
+            if self.detect_tempo_change(t) {
+                return PulseVerdict::Reseeded;
+            }
+            return PulseVerdict::Ignored;
+        }
+        let mut missed: u32 = 0;
+        if e > p / 2 && self.abnormal == 0 {
+            let k = ((e + p / 2) / p.max(1)) as u64;
+            missed = k.min(u8::MAX as u64) as u32;
+            e -= missed as i64 * p;
+        }
+        let thr = self.threshold();
+        let outlier = e.unsigned_abs() > thr;
+        let ec = e.clamp(-(thr as i64), thr as i64);
+
+        // The DLL step.
+        let (b, c) = gains(self.omega);
+        self.t0 = self.t1.plus(self.period.saturating_mul(missed as u64));
+        self.t1 = self.t0.plus(self.period).offset(mul_i_q32(ec, b));
+        let p_new = (self.period as i64).saturating_add(mul_i_q32(ec, c));
+        self.period = (p_new.max(0) as u64).clamp(
+            (self.min_period as u64) << 32,
+            (self.max_period as u64) << 32,
+        );
+        self.pos0 = self.pos0.wrapping_add(self.units.wrapping_mul(1 + missed));
+        self.last_pulse = t;
+        self.missed_total = self.missed_total.wrapping_add(missed);
+
+        // Jitter estimate: mean absolute error, outliers capped so a glitch can't blow it up
+        // but a genuinely noisier clock still raises it within ~16 pulses.
+        let ae = e.unsigned_abs().min(thr.saturating_mul(2));
+        self.jitter = self.jitter - self.jitter / 16 + ae / 16;
+
+        // A clean missed pulse is on the grid; only a large residual makes the next pulse's
+        // lateness ambiguous (tempo change rather than a drop).
+        if outlier {
+            self.abnormal = self.abnormal.saturating_add(1);
+            self.inliers = 0;
+            if self.abnormal >= 2 && self.state == LockState::Locked {
+                self.state = LockState::Acquiring;
+            }
+        } else {
+            self.abnormal = 0;
+            self.inliers = self.inliers.saturating_add(1);
+        }
+        self.update_bandwidth(e);
+        if self.state == LockState::Acquiring
+            && self.inliers >= LOCK_INLIERS
+            && self.omega <= self.omega_lock.saturating_mul(2)
+        {
+            self.state = LockState::Locked;
+        }
+
+        self.push_raw(t);
+        if self.detect_tempo_change(t) {
+            return PulseVerdict::Reseeded;
+        }
+        if outlier {
+            let sign = if e > 0 { 1 } else { -1 };
+            self.outlier_run = if self.outlier_run.signum() == sign {
+                self.outlier_run.saturating_add(sign)
+            } else {
+                sign
+            };
+            if self.outlier_run.unsigned_abs() >= OUTLIER_RUN {
+                // Persistent same-sign error that the intervals alone don't show (a ramp, a
+                // small step): restart the loop from the real pulses, keeping the count.
+                let iv = ticks_between(self.raw[1].t, t) as u64;
+                let pos = self.pos0;
+                self.pos0 = pos.wrapping_sub(self.units);
+                self.seed(
+                    t,
+                    (iv << 32).clamp(
+                        (self.min_period as u64) << 32,
+                        (self.max_period as u64) << 32,
+                    ),
+                );
+                self.reseeds = self.reseeds.wrapping_add(1);
+                return PulseVerdict::Reseeded;
+            }
+        } else {
+            self.outlier_run = 0;
+        }
+        if missed > 0 {
+            PulseVerdict::Missed(missed.min(u8::MAX as u32) as u8)
+        } else {
+            PulseVerdict::Tracked { outlier }
+        }
+    }
+
+    fn update_bandwidth(&mut self, e: i64) {
+        // A ramp shows up as a run of same-sign errors: widen, then let it narrow again.
+        // Sub-tick rounding residue of a perfect clock is not a trend.
+        let deadband = (Q32_ONE as i64).max((self.jitter / 4) as i64);
+        let s: i8 = if e > deadband {
+            1
+        } else if e < -deadband {
+            -1
+        } else {
+            0
+        };
+        if s == 0 || (self.trend != 0 && self.trend.signum() != s) {
+            self.trend = s;
+        } else {
+            self.trend = self.trend.saturating_add(s);
+        }
+        if self.trend.unsigned_abs() >= TREND_RUN as u8 {
+            self.omega = self
+                .omega
+                .saturating_mul(2)
+                .min(OMEGA_ACQUIRE.max(self.omega_lock));
+            self.trend = 0;
+        } else {
+            let narrowed = self.omega - self.omega / 16;
+            self.omega = narrowed.max(self.omega_lock);
+        }
+    }
+
+    /// Outlier threshold in Q32.32 ticks: 4σ (σ as mean absolute error), at least P/16.
+    fn threshold(&self) -> u64 {
+        self.jitter.saturating_mul(4).max(self.period / 16)
+    }
+
+    fn push_raw(&mut self, t: Tick) {
+        self.raw.copy_within(0..3, 1);
+        self.raw[0] = RawPulse { t, pos: self.pos0 };
+        self.raw_len = (self.raw_len + 1).min(4);
+    }
+
+    /// Re-seed when the last raw intervals agree with each other but not with the period.
+    fn detect_tempo_change(&mut self, t: Tick) -> bool {
+        if self.raw_len < 3 {
+            return false;
+        }
+        let r = [
+            ticks_between(self.raw[1].t, self.raw[0].t) as u64,
+            ticks_between(self.raw[2].t, self.raw[1].t) as u64,
+            ticks_between(self.raw[3].t, self.raw[2].t) as u64,
+        ];
+        let p = self.period >> 32;
+        let sigma = self.jitter >> 32;
+        let tol_agree = (r[0] / 16).max(sigma * 4).max(1);
+        let tol_dev = (p / 8).max(sigma * 4);
+        let agree = |a: u64, b: u64| a.abs_diff(b) <= tol_agree;
+        let deviates = |x: u64| x.abs_diff(p) > tol_dev;
+        if !(agree(r[0], r[1]) && deviates(r[0]) && deviates(r[1])) {
+            return false;
+        }
+        // Whole multiples of the period are what dropped pulses look like; demand a third.
+        let k = (r[0] + p / 2) / p.max(1);
+        let multiple = k >= 2 && r[0].abs_diff(k * p) <= tol_dev;
+        let n = if multiple {
+            if self.raw_len < 4 || !agree(r[2], r[0]) {
+                return false;
+            }
+            3
+        } else {
+            2
+        };
+        let total: u64 = r[..n].iter().sum();
+        let start_pos = self.raw[n].pos;
+        let period = (total << 32) / n as u64;
+        self.pos0 = start_pos.wrapping_add(self.units * (n as u32 - 1));
+        self.seed(
+            t,
+            period.clamp(
+                (self.min_period as u64) << 32,
+                (self.max_period as u64) << 32,
+            ),
+        );
+        self.reseeds = self.reseeds.wrapping_add(1);
+        true
+    }
+
+    /// Advance time: declares the clock lost after the adaptive timeout. Call it regularly
+    /// (every sample on the host, from a timer on the chip).
+    pub fn poll(&mut self, now: Tick) {
+        if !matches!(self.state, LockState::Acquiring | LockState::Locked) {
+            return;
+        }
+        let since = ticks_between(self.last_pulse, now) as u64;
+        if since > self.timeout() {
+            self.state = LockState::Lost;
+        }
+    }
+
+    fn timeout(&self) -> u64 {
+        if !self.has_period {
+            return self.max_period as u64;
+        }
+        let p = self.period >> 32;
+        let t = p * (self.cfg.max_missed as u64 + 1) + p / 2 + (self.jitter >> 32) * 4;
+        t.min(u32::MAX as u64 / 2)
+    }
+
+    /// Renumber positions so that the next expected pulse is `pos` (reset, start, continue).
+    pub fn set_next_pulse_pos(&mut self, pos: u32) {
+        self.pos0 = pos.wrapping_sub(self.units);
+        if let Some(r) = self.raw.get_mut(0) {
+            r.pos = self.pos0;
+        }
+        self.raw_len = self.raw_len.min(1);
+    }
+
+    /// Renumber every position by `delta` (same times).
+    pub fn shift_positions(&mut self, delta: u32) {
+        self.pos0 = self.pos0.wrapping_add(delta);
+        for r in self.raw.iter_mut() {
+            r.pos = r.pos.wrapping_add(delta);
+        }
+    }
+
+    /// Position the next pulse will get.
+    pub fn next_pulse_pos(&self) -> u32 {
+        self.pos0.wrapping_add(self.units)
+    }
+
+    /// Position of the last accepted pulse.
+    pub fn last_pulse_pos(&self) -> u32 {
+        self.pos0
+    }
+
+    /// Time of the last accepted pulse (as received, not filtered).
+    pub fn last_pulse_time(&self) -> Tick {
+        self.last_pulse
+    }
+
+    /// The position timeline for the outputs.
+    pub fn timeline(&self) -> Timeline {
+        let valid = self.state != LockState::Stopped;
+        if !self.has_period {
+            return Timeline {
+                anchor: self.t0,
+                anchor_pos: self.pos0,
+                slope: 0,
+                horizon: self.pos0,
+                valid,
+            };
+        }
+        let seg = self.t1.diff(self.t0).max(1) as u64;
+        Timeline {
+            anchor: self.t0,
+            anchor_pos: self.pos0,
+            slope: (seg / self.units as u64).max(1),
+            horizon: self
+                .pos0
+                .wrapping_add(self.units * (1 + self.cfg.max_missed as u32)),
+            valid,
+        }
+    }
+
+    /// Lock state.
+    pub fn state(&self) -> LockState {
+        self.state
+    }
+
+    /// True once a period estimate exists.
+    pub fn has_tempo(&self) -> bool {
+        self.has_period
+    }
+
+    /// Estimated pulse period in Q32.32 ticks (0 before the second pulse).
+    pub fn period_q32(&self) -> u64 {
+        if self.has_period {
+            self.period
+        } else {
+            0
+        }
+    }
+
+    /// Estimated beat length in whole ticks (0 when unknown).
+    pub fn beat_ticks(&self) -> u64 {
+        (self.period_q32() >> 16) * self.cfg.ppqn.value() as u64 >> 16
+    }
+
+    /// Tempo in milli-BPM (0 when unknown).
+    pub fn tempo_milli_bpm(&self) -> u32 {
+        crate::tempo::milli_bpm_from_period(self.period_q32(), self.cfg.ppqn, self.cfg.rate)
+    }
+
+    /// Input jitter estimate: mean absolute pulse-time error, in ticks.
+    pub fn jitter_ticks(&self) -> u32 {
+        (self.jitter >> 32).min(u32::MAX as u64) as u32
+    }
+
+    /// Current per-pulse loop gain ω (Q0.32).
+    pub fn omega(&self) -> u32 {
+        self.omega
+    }
+
+    /// Pulses counted as missing so far.
+    pub fn missed_pulses(&self) -> u32 {
+        self.missed_total
+    }
+
+    /// Pulses ignored as spurious so far.
+    pub fn ignored_pulses(&self) -> u32 {
+        self.ignored_total
+    }
+
+    /// Tempo changes recognised so far.
+    pub fn reseeds(&self) -> u32 {
+        self.reseeds
+    }
+
+    /// True when `pos` is at or before the last accepted pulse.
+    pub fn confirmed(&self, pos: u32) -> bool {
+        pos_diff(pos, self.pos0) <= 0
+    }
+}
+
+/// Per-pulse ω for a response setting and input PPQN (Q0.32).
+pub fn omega_for_response(response: u8, ppqn: u32) -> u32 {
+    let r = response as u32;
+    let i = (r / 32) as usize;
+    let f = r % 32;
+    let a = RESPONSE_TABLE[i] as u64;
+    let b = RESPONSE_TABLE[(i + 1).min(8)] as u64;
+    let per_beat = (a * (32 - f as u64) + b * f as u64) / 32;
+    let per_pulse = per_beat / ppqn.max(1) as u64;
+    (per_pulse as u32).min(OMEGA_MAX)
+}
+
+/// DLL gains `(b, c) = (√2·ω, ω²)` in Q0.32.
+fn gains(omega: u32) -> (u32, u32) {
+    let b = ((omega as u64 * SQRT2_Q31) >> 31).min(u32::MAX as u64) as u32;
+    (b, mul_gain(omega, omega))
+}

@@ -1,0 +1,129 @@
+//! How a follower's output compares with the truth.
+
+use crate::scenario::{nearest, Scenario};
+
+/// Results for one output PPQN of one follower on one scenario.
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    /// Output PPQN evaluated.
+    pub out_ppqn: u32,
+    /// RMS phase error against the true grid inside the evaluation window, µs.
+    pub jitter_rms_us: f64,
+    /// Largest absolute phase error inside the window, µs.
+    pub jitter_max_us: f64,
+    /// Mean phase error (latency) inside the window, µs.
+    pub mean_us: f64,
+    /// Input jitter RMS over output jitter RMS, dB (`None` for a clean input).
+    pub attenuation_db: Option<f64>,
+    /// Grid points in the window without exactly one output, plus outputs matching no point.
+    pub count_errors: usize,
+    /// Beats until every later output (before the scenario's event) is within 1 ms.
+    pub beats_to_lock: Option<f64>,
+    /// Beats after the event until every later output is within 1 ms.
+    pub beats_to_settle: Option<f64>,
+    /// Outputs produced.
+    pub outputs: usize,
+    /// (beat, phase error in µs) of every matched output, for plots.
+    pub trace: Vec<(f64, f64)>,
+}
+
+/// Warm-up excluded from jitter and count statistics (every follower needs a beat or two).
+pub const WARMUP_BEATS: f64 = 4.0;
+/// Error bound for "locked" and "settled".
+pub const LOCK_BOUND_S: f64 = 0.001;
+
+/// Evaluate output times `outputs` (seconds) at `ppqn` against the scenario's truth.
+pub fn evaluate(s: &Scenario, ppqn: u32, outputs: &[f64]) -> Metrics {
+    let grid = s.grid(ppqn);
+    let mut m = Metrics {
+        out_ppqn: ppqn,
+        outputs: outputs.len(),
+        ..Metrics::default()
+    };
+    if grid.len() < 2 {
+        return m;
+    }
+    let t_start = grid[0] + (grid[grid.len() - 1] - grid[0]) * 0.0;
+    let beat_len = |i: usize| -> f64 {
+        let j = (i + 1).min(grid.len() - 1);
+        let k = if j == i { i - 1 } else { i };
+        (grid[j] - grid[k]) * ppqn as f64
+    };
+    let _ = t_start;
+    let start_idx = (WARMUP_BEATS * ppqn as f64) as usize;
+    let end_idx = grid.len().saturating_sub(ppqn as usize);
+    let mut hits = vec![0u32; grid.len()];
+    let mut extras = 0usize;
+    let mut sum2 = 0.0;
+    let mut sum = 0.0;
+    let mut n = 0usize;
+    let mut errs: Vec<(usize, f64)> = Vec::with_capacity(outputs.len());
+    for &o in outputs {
+        let i = nearest(&grid, o);
+        let e = o - grid[i];
+        let half = beat_len(i) / ppqn as f64 / 2.0;
+        if e.abs() >= half {
+            if i >= start_idx && i < end_idx {
+                extras += 1;
+            }
+            continue;
+        }
+        hits[i] += 1;
+        errs.push((i, e));
+        m.trace.push((i as f64 / ppqn as f64, e * 1e6));
+        if i >= start_idx && i < end_idx {
+            sum2 += e * e;
+            sum += e;
+            n += 1;
+            m.jitter_max_us = m.jitter_max_us.max(e.abs() * 1e6);
+        }
+    }
+    let missing_or_doubled: usize = hits
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i >= start_idx && *i < end_idx)
+        .map(|(_, &h)| (h as i64 - 1).unsigned_abs() as usize)
+        .sum();
+    m.count_errors = missing_or_doubled + extras;
+    if n > 0 {
+        m.jitter_rms_us = (sum2 / n as f64).sqrt() * 1e6;
+        m.mean_us = sum / n as f64 * 1e6;
+    }
+    let input_rms = s.input_jitter_rms();
+    if input_rms > 1e-7 && m.jitter_rms_us > 0.0 {
+        m.attenuation_db = Some(20.0 * (input_rms * 1e6 / m.jitter_rms_us).log10());
+    }
+    let event_idx = s
+        .event_beat
+        .map(|b| (b * ppqn as f64) as usize)
+        .unwrap_or(grid.len());
+    // Lock: the last bad output before the event; settle: the last bad output after it.
+    let last_bad_before = errs
+        .iter()
+        .filter(|(i, e)| *i < event_idx && e.abs() >= LOCK_BOUND_S)
+        .map(|(i, _)| *i)
+        .max();
+    let first_out = errs.iter().map(|(i, _)| *i).min();
+    m.beats_to_lock = match (first_out, last_bad_before) {
+        (None, _) => None,
+        (Some(_), None) => Some(errs[0].0 as f64 / ppqn as f64),
+        (Some(_), Some(b)) if b + 1 < event_idx => Some((b + 1) as f64 / ppqn as f64),
+        _ => None,
+    };
+    if s.event_beat.is_some() {
+        let after: Vec<&(usize, f64)> = errs.iter().filter(|(i, _)| *i >= event_idx).collect();
+        if !after.is_empty() {
+            let last_bad = after
+                .iter()
+                .filter(|(_, e)| e.abs() >= LOCK_BOUND_S)
+                .map(|(i, _)| *i)
+                .max();
+            m.beats_to_settle = match last_bad {
+                None => Some(0.0),
+                Some(b) if b + 1 < grid.len() => Some((b + 1 - event_idx) as f64 / ppqn as f64),
+                _ => None,
+            };
+        }
+    }
+    m
+}

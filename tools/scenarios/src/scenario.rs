@@ -1,0 +1,320 @@
+//! Input clocks with their truth.
+//!
+//! The true clock is integrated from a tempo curve at 96 PPQN (every supported PPQN divides it),
+//! so the ideal output grid at any PPQN is a subsequence of it. The input pulses are the true
+//! pulses at the input PPQN, then disturbed: jitter, transport quantisation, drops, double
+//! triggers, gaps.
+
+use crate::Rng;
+
+/// The ten benchmark scenarios of the tactus-core issue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScenarioId {
+    /// 120 BPM, 24 PPQN, ±1 ms uniform jitter.
+    S1,
+    /// 24 PPQN MIDI clock stamped to 256-frame blocks at 48 kHz, ±0.5 ms arrival jitter.
+    S2,
+    /// 24 PPQN quantised to 1 ms USB frames.
+    S3,
+    /// Tempo step 120 → 140 BPM.
+    S4,
+    /// Ramp 90 → 150 BPM over 16 beats.
+    S5,
+    /// 5 % dropped pulses.
+    S6,
+    /// 5 % double triggers 0.5–3 ms after the real edge.
+    S7,
+    /// 1 PPQN at 30 BPM.
+    S8,
+    /// 24 PPQN at 300 BPM.
+    S9,
+    /// 3 s stop, then restart.
+    S10,
+}
+
+impl ScenarioId {
+    /// All scenarios in order.
+    pub const ALL: [ScenarioId; 10] = [
+        ScenarioId::S1,
+        ScenarioId::S2,
+        ScenarioId::S3,
+        ScenarioId::S4,
+        ScenarioId::S5,
+        ScenarioId::S6,
+        ScenarioId::S7,
+        ScenarioId::S8,
+        ScenarioId::S9,
+        ScenarioId::S10,
+    ];
+
+    /// Short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScenarioId::S1 => "S1",
+            ScenarioId::S2 => "S2",
+            ScenarioId::S3 => "S3",
+            ScenarioId::S4 => "S4",
+            ScenarioId::S5 => "S5",
+            ScenarioId::S6 => "S6",
+            ScenarioId::S7 => "S7",
+            ScenarioId::S8 => "S8",
+            ScenarioId::S9 => "S9",
+            ScenarioId::S10 => "S10",
+        }
+    }
+
+    /// One-line description.
+    pub fn description(self) -> &'static str {
+        match self {
+            ScenarioId::S1 => "120 BPM 24 PPQN, ±1 ms uniform jitter",
+            ScenarioId::S2 => "24 PPQN stamped to 256-frame blocks @48 kHz, ±0.5 ms",
+            ScenarioId::S3 => "24 PPQN, 1 ms USB frame quantisation",
+            ScenarioId::S4 => "tempo step 120 → 140 BPM (24 PPQN)",
+            ScenarioId::S5 => "ramp 90 → 150 BPM over 16 beats (24 PPQN)",
+            ScenarioId::S6 => "5 % dropped pulses (24 PPQN, 120 BPM)",
+            ScenarioId::S7 => "5 % double triggers 0.5–3 ms late (24 PPQN)",
+            ScenarioId::S8 => "1 PPQN at 30 BPM",
+            ScenarioId::S9 => "24 PPQN at 300 BPM",
+            ScenarioId::S10 => "3 s stop, then restart (24 PPQN, 120 BPM)",
+        }
+    }
+
+    /// Build the scenario with a seed.
+    pub fn build(self, seed: u64) -> Scenario {
+        let mut rng = Rng::new(seed);
+        let steady = |bpm: f64| move |_beat: f64| bpm;
+        match self {
+            ScenarioId::S1 => {
+                Scenario::new(self, 24, &[24, 4], 64.0, steady(120.0)).jitter(&mut rng, 0.001)
+            }
+            ScenarioId::S2 => Scenario::new(self, 24, &[24, 4], 64.0, steady(120.0))
+                .jitter(&mut rng, 0.0005)
+                .quantise(256.0 / 48_000.0),
+            ScenarioId::S3 => {
+                Scenario::new(self, 24, &[24, 4], 64.0, steady(120.0)).quantise(0.001)
+            }
+            ScenarioId::S4 => {
+                let mut s = Scenario::new(self, 24, &[24, 4], 48.0, |b: f64| {
+                    if b < 16.0 {
+                        120.0
+                    } else {
+                        140.0
+                    }
+                });
+                s.event_beat = Some(16.0);
+                s
+            }
+            ScenarioId::S5 => {
+                let mut s = Scenario::new(self, 24, &[24, 4], 40.0, |b: f64| {
+                    if b < 8.0 {
+                        90.0
+                    } else if b < 24.0 {
+                        90.0 + 60.0 * (b - 8.0) / 16.0
+                    } else {
+                        150.0
+                    }
+                });
+                s.event_beat = Some(8.0);
+                s
+            }
+            ScenarioId::S6 => {
+                Scenario::new(self, 24, &[24, 4], 64.0, steady(120.0)).drop_pulses(&mut rng, 0.05)
+            }
+            ScenarioId::S7 => Scenario::new(self, 24, &[24, 4], 64.0, steady(120.0))
+                .double_trigger(&mut rng, 0.05, 0.0005, 0.003),
+            ScenarioId::S8 => Scenario::new(self, 1, &[24, 4], 24.0, steady(30.0)),
+            ScenarioId::S9 => Scenario::new(self, 24, &[1, 4], 96.0, steady(300.0)),
+            ScenarioId::S10 => {
+                let mut s = Scenario::new(self, 24, &[24, 4], 40.0, steady(120.0));
+                s.gap(16.0, 3.0);
+                s.event_beat = Some(16.0);
+                s
+            }
+        }
+    }
+}
+
+/// An input clock and the truth it was made from.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Which scenario.
+    pub id: ScenarioId,
+    /// Input pulses per beat.
+    pub in_ppqn: u32,
+    /// Output PPQNs to evaluate.
+    pub out_ppqn: Vec<u32>,
+    /// True clock at 96 PPQN, seconds.
+    pub truth96: Vec<Option<f64>>,
+    /// Input pulse times as received, seconds, sorted.
+    pub input: Vec<f64>,
+    /// The true time of each input pulse (same index as `input` before disturbances).
+    pub input_truth: Vec<f64>,
+    /// Beat at which something happens (tempo step, ramp start, stop), for settling metrics.
+    pub event_beat: Option<f64>,
+    /// Time of the end of the run, seconds.
+    pub end: f64,
+}
+
+impl Scenario {
+    /// A clean clock following `tempo(beat)` for `beats` beats, starting at 0.1 s.
+    pub fn new(
+        id: ScenarioId,
+        in_ppqn: u32,
+        out_ppqn: &[u32],
+        beats: f64,
+        tempo: impl Fn(f64) -> f64,
+    ) -> Scenario {
+        let n = (beats * 96.0) as usize;
+        let mut truth96 = Vec::with_capacity(n + 1);
+        let mut t = 0.1;
+        for k in 0..=n {
+            truth96.push(Some(t));
+            let bpm = tempo(k as f64 / 96.0);
+            t += 60.0 / (bpm * 96.0);
+        }
+        let step = (96 / in_ppqn) as usize;
+        let input: Vec<f64> = truth96.iter().step_by(step).map(|x| x.unwrap()).collect();
+        Scenario {
+            id,
+            in_ppqn,
+            out_ppqn: out_ppqn.to_vec(),
+            truth96,
+            input_truth: input.clone(),
+            input,
+            event_beat: None,
+            end: t,
+        }
+    }
+
+    /// Uniform jitter of ±`amp` seconds on every pulse.
+    pub fn jitter(mut self, rng: &mut Rng, amp: f64) -> Self {
+        for x in self.input.iter_mut() {
+            *x += rng.range(-amp, amp);
+        }
+        self.input.sort_by(f64::total_cmp);
+        self
+    }
+
+    /// Delivery in frames of `frame` seconds: each pulse is stamped at the end of its frame.
+    pub fn quantise(mut self, frame: f64) -> Self {
+        for x in self.input.iter_mut() {
+            *x = (*x / frame).ceil() * frame;
+        }
+        self
+    }
+
+    /// Drop each pulse with probability `p` (never the first two: the follower must start).
+    pub fn drop_pulses(mut self, rng: &mut Rng, p: f64) -> Self {
+        let mut keep = Vec::with_capacity(self.input.len());
+        for (i, &x) in self.input.iter().enumerate() {
+            if i < 2 || rng.unit() >= p {
+                keep.push(x);
+            }
+        }
+        self.input = keep;
+        self
+    }
+
+    /// With probability `p` a second edge `lo..hi` seconds after a real one.
+    pub fn double_trigger(mut self, rng: &mut Rng, p: f64, lo: f64, hi: f64) -> Self {
+        let mut out = Vec::with_capacity(self.input.len() * 2);
+        for (i, &x) in self.input.iter().enumerate() {
+            out.push(x);
+            if i >= 2 && rng.unit() < p {
+                out.push(x + rng.range(lo, hi));
+            }
+        }
+        out.sort_by(f64::total_cmp);
+        self.input = out;
+        self
+    }
+
+    /// Stop the clock at `beat` for `seconds`, then continue (the truth shifts by the gap).
+    pub fn gap(&mut self, beat: f64, seconds: f64) {
+        let k0 = (beat * 96.0) as usize;
+        for x in self.truth96.iter_mut().skip(k0 + 1).flatten() {
+            *x += seconds;
+        }
+        // No grid inside the gap: only the points before the stop and after the restart count.
+        let step = (96 / self.in_ppqn) as usize;
+        self.input = self
+            .truth96
+            .iter()
+            .step_by(step)
+            .map(|x| x.unwrap())
+            .collect();
+        self.input_truth = self.input.clone();
+        self.end += seconds;
+    }
+
+    /// Ideal output times at `ppqn`.
+    pub fn grid(&self, ppqn: u32) -> Vec<f64> {
+        self.truth96
+            .iter()
+            .step_by((96 / ppqn) as usize)
+            .flatten()
+            .copied()
+            .collect()
+    }
+
+    /// RMS of the input's timing error against its truth (matched pulses only), seconds.
+    pub fn input_jitter_rms(&self) -> f64 {
+        let truth = &self.input_truth;
+        let mut sum = 0.0;
+        let mut n = 0usize;
+        for &x in &self.input {
+            let i = nearest(truth, x);
+            let e = x - truth[i];
+            let period = if i + 1 < truth.len() {
+                truth[i + 1] - truth[i]
+            } else {
+                truth[i] - truth[i.saturating_sub(1)]
+            };
+            if e.abs() < period / 2.0 {
+                sum += e * e;
+                n += 1;
+            }
+        }
+        if n == 0 {
+            0.0
+        } else {
+            (sum / n as f64).sqrt()
+        }
+    }
+
+    /// Beat number (from 0 at the first true pulse) of time `t`.
+    pub fn beat_at(&self, t: f64) -> f64 {
+        let i = nearest_below(&self.truth96, t);
+        i as f64 / 96.0
+    }
+}
+
+/// Index of the value in sorted `xs` nearest to `x`.
+pub fn nearest(xs: &[f64], x: f64) -> usize {
+    match xs.binary_search_by(|v| v.total_cmp(&x)) {
+        Ok(i) => i,
+        Err(0) => 0,
+        Err(i) if i >= xs.len() => xs.len() - 1,
+        Err(i) => {
+            if x - xs[i - 1] <= xs[i] - x {
+                i - 1
+            } else {
+                i
+            }
+        }
+    }
+}
+
+fn nearest_below(xs: &[Option<f64>], x: f64) -> usize {
+    let mut lo = 0;
+    for (i, v) in xs.iter().enumerate() {
+        if let Some(v) = v {
+            if *v <= x {
+                lo = i;
+            } else {
+                break;
+            }
+        }
+    }
+    lo
+}
