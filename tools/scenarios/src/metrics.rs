@@ -7,13 +7,14 @@ use crate::scenario::{nearest, Scenario};
 pub struct Metrics {
     /// Output PPQN evaluated.
     pub out_ppqn: u32,
-    /// RMS phase error against the true grid inside the evaluation window, µs.
+    /// RMS of the phase error about its mean (jitter) inside the evaluation window, µs.
     pub jitter_rms_us: f64,
-    /// Largest absolute phase error inside the window, µs.
+    /// Largest deviation of the phase error from its mean inside the window, µs.
     pub jitter_max_us: f64,
-    /// Mean phase error (latency) inside the window, µs.
+    /// Mean phase error against the true grid (latency; transport delay shows here), µs.
     pub mean_us: f64,
-    /// Input jitter RMS over output jitter RMS, dB (`None` for a clean input).
+    /// Input jitter RMS over output jitter RMS (both about their means), dB; `None` for a
+    /// clean input.
     pub attenuation_db: Option<f64>,
     /// Grid points in the window without exactly one output, plus outputs matching no point.
     pub count_errors: usize,
@@ -43,20 +44,15 @@ pub fn evaluate(s: &Scenario, ppqn: u32, outputs: &[f64]) -> Metrics {
     if grid.len() < 2 {
         return m;
     }
-    let t_start = grid[0] + (grid[grid.len() - 1] - grid[0]) * 0.0;
     let beat_len = |i: usize| -> f64 {
         let j = (i + 1).min(grid.len() - 1);
         let k = if j == i { i - 1 } else { i };
         (grid[j] - grid[k]) * ppqn as f64
     };
-    let _ = t_start;
     let start_idx = (WARMUP_BEATS * ppqn as f64) as usize;
     let end_idx = grid.len().saturating_sub(ppqn as usize);
     let mut hits = vec![0u32; grid.len()];
     let mut extras = 0usize;
-    let mut sum2 = 0.0;
-    let mut sum = 0.0;
-    let mut n = 0usize;
     let mut errs: Vec<(usize, f64)> = Vec::with_capacity(outputs.len());
     for &o in outputs {
         let i = nearest(&grid, o);
@@ -71,13 +67,12 @@ pub fn evaluate(s: &Scenario, ppqn: u32, outputs: &[f64]) -> Metrics {
         hits[i] += 1;
         errs.push((i, e));
         m.trace.push((i as f64 / ppqn as f64, e * 1e6));
-        if i >= start_idx && i < end_idx {
-            sum2 += e * e;
-            sum += e;
-            n += 1;
-            m.jitter_max_us = m.jitter_max_us.max(e.abs() * 1e6);
-        }
     }
+    let window: Vec<f64> = errs
+        .iter()
+        .filter(|(i, _)| *i >= start_idx && *i < end_idx)
+        .map(|(_, e)| *e)
+        .collect();
     let missing_or_doubled: usize = hits
         .iter()
         .enumerate()
@@ -85,13 +80,15 @@ pub fn evaluate(s: &Scenario, ppqn: u32, outputs: &[f64]) -> Metrics {
         .map(|(_, &h)| (h as i64 - 1).unsigned_abs() as usize)
         .sum();
     m.count_errors = missing_or_doubled + extras;
-    if n > 0 {
-        m.jitter_rms_us = (sum2 / n as f64).sqrt() * 1e6;
-        m.mean_us = sum / n as f64 * 1e6;
+    if !window.is_empty() {
+        let (mean, sd, max) = spread(&window);
+        m.mean_us = mean * 1e6;
+        m.jitter_rms_us = sd * 1e6;
+        m.jitter_max_us = max * 1e6;
     }
-    let input_rms = s.input_jitter_rms();
-    if input_rms > 1e-7 && m.jitter_rms_us > 0.0 {
-        m.attenuation_db = Some(20.0 * (input_rms * 1e6 / m.jitter_rms_us).log10());
+    let input_sd = s.input_jitter_rms();
+    if input_sd > 1e-7 && m.jitter_rms_us > 0.0 {
+        m.attenuation_db = Some(20.0 * (input_sd * 1e6 / m.jitter_rms_us).log10());
     }
     let event_idx = s
         .event_beat
@@ -126,4 +123,13 @@ pub fn evaluate(s: &Scenario, ppqn: u32, outputs: &[f64]) -> Metrics {
         }
     }
     m
+}
+
+/// Mean, RMS about the mean, and largest deviation from the mean.
+pub fn spread(xs: &[f64]) -> (f64, f64, f64) {
+    let n = xs.len().max(1) as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+    let max = xs.iter().map(|x| (x - mean).abs()).fold(0.0, f64::max);
+    (mean, var.sqrt(), max)
 }

@@ -257,11 +257,10 @@ impl Scenario {
             .collect()
     }
 
-    /// RMS of the input's timing error against its truth (matched pulses only), seconds.
+    /// RMS of the input's timing error about its mean (matched pulses only), seconds.
     pub fn input_jitter_rms(&self) -> f64 {
         let truth = &self.input_truth;
-        let mut sum = 0.0;
-        let mut n = 0usize;
+        let mut errs = Vec::with_capacity(self.input.len());
         for &x in &self.input {
             let i = nearest(truth, x);
             let e = x - truth[i];
@@ -271,14 +270,13 @@ impl Scenario {
                 truth[i] - truth[i.saturating_sub(1)]
             };
             if e.abs() < period / 2.0 {
-                sum += e * e;
-                n += 1;
+                errs.push(e);
             }
         }
-        if n == 0 {
+        if errs.is_empty() {
             0.0
         } else {
-            (sum / n as f64).sqrt()
+            crate::metrics::spread(&errs).1
         }
     }
 

@@ -1,0 +1,48 @@
+# Tactus: a VCV Rack 2 plugin and a Teensy 2.0 firmware over one Rust clock core.
+#
+#   make test        everything CI checks (fmt, clippy, cargo test, header drift, C++ ABI tests,
+#                    firmware build + simavr tests); installs missing tools itself
+#   make bench       criterion per-sample cost + the scenario report (build/bench/)
+#   make             the Rack plugin (needs RACK_DIR pointing at a Rack 2 SDK)
+#   make firmware    the Teensy 2.0 firmware (.elf/.hex in build/firmware/)
+#   make flash       flash it with teensy_loader_cli
+#   make sim         run the firmware in simavr on a demo clock
+
+RACK_DIR ?= ../..
+CARGO ?= cargo
+
+# Each part adds its targets to these lists from its own makefile fragment.
+TEST_TARGETS := test-rust
+BENCH_TARGETS := bench-rust
+
+.DEFAULT_GOAL := all
+
+-include tests/abi.mk
+-include firmware/firmware.mk
+
+# ---- Rust workspace ----------------------------------------------------------------------------
+.PHONY: test bench test-rust bench-rust
+test-rust:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) test --workspace --locked
+
+bench-rust:
+	$(CARGO) bench --locked -p tactus-scenarios --bench per_sample
+	$(CARGO) run --release --locked -p tactus-scenarios --bin scenario-report
+
+test: $(TEST_TARGETS)
+	@echo "make test: all checks passed"
+
+bench: $(BENCH_TARGETS)
+
+# ---- Rack plugin -------------------------------------------------------------------------------
+ifneq ($(wildcard $(RACK_DIR)/plugin.mk),)
+include rack.mk
+else
+.PHONY: all
+all:
+	@echo "Rack SDK not found at RACK_DIR=$(RACK_DIR): set RACK_DIR to build the plugin." >&2
+	@echo "make test / make bench / make firmware work without it." >&2
+	@false
+endif
