@@ -63,6 +63,8 @@ pub struct EngineConfig {
     pub midi_offset_us: i32,
     /// Send Song Position 0 on a reset while stopped.
     pub spp_on_reset: bool,
+    /// Stop the transport (and send MIDI Stop) when the external clock is lost while running.
+    pub stop_on_loss: bool,
 }
 
 impl EngineConfig {
@@ -75,6 +77,7 @@ impl EngineConfig {
             reset_window_us: 2_000,
             midi_offset_us: 0,
             spp_on_reset: true,
+            stop_on_loss: false,
         }
     }
 }
@@ -247,6 +250,11 @@ impl<const N: usize> ClockEngine<N> {
     /// Send Song Position 0 on a reset while stopped.
     pub fn set_spp_on_reset(&mut self, on: bool) {
         self.cfg.spp_on_reset = on;
+    }
+
+    /// Stop the transport when the external clock is lost while running.
+    pub fn set_stop_on_loss(&mut self, on: bool) {
+        self.cfg.stop_on_loss = on;
     }
 
     /// Change the tick rate (sample-rate change). `now_old` in the old rate is the same instant
@@ -427,6 +435,9 @@ impl<const N: usize> ClockEngine<N> {
         self.tracker.poll(now);
         if before != self.tracker.state() && self.source == Source::External {
             self.refresh();
+            if self.tracker.state() == LockState::Lost && self.cfg.stop_on_loss {
+                self.stop(now);
+            }
         }
         let mut fired = 0;
         if self.running {

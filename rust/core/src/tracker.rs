@@ -7,9 +7,12 @@
 //! the slope of the [`Timeline`] changes), which is what lets outputs run without bursts.
 //!
 //! What it adds to the plain DLL, and why:
-//! - **Gear shifting**: ω starts wide ([`OMEGA_ACQUIRE`]) and narrows by 1/16 per pulse to the
-//!   locked bandwidth set by `response` (a per-*beat* loop gain, so the time constant in beats is
-//!   the same at every PPQN). A run of same-sign errors (a ramp) widens it again.
+//! - **Least-squares acquisition**: after a (re-)seed the gains follow the growing-memory α-β
+//!   filter, `b = 4/n`, `c = 6/(n(n+1))` after `n` pulses, which is the running least-squares fit
+//!   of a line to the pulses: the fastest unbiased convergence of both phase and period. They
+//!   shrink until they meet the locked DLL gains set by `response` (a per-*beat* loop gain, so
+//!   the time constant in beats is the same at every PPQN). A run of same-sign errors (a ramp)
+//!   halves the memory `n`, widening the loop again.
 //! - **Huber clamping**: errors beyond `max(4σ, P/16)` are clamped before they reach the loop,
 //!   so one glitch moves the phase by at most `b·threshold`.
 //! - **Double triggers**: a pulse earlier than half a period is ignored (ringing, bounce).
@@ -26,12 +29,14 @@ use crate::ppqn::Ppqn;
 use crate::time::{ticks_between, Tick, TickRate};
 use crate::timeline::{pos_diff, Timeline};
 
-/// Per-pulse loop gain ω while acquiring (Q0.32, 0.35).
-pub const OMEGA_ACQUIRE: u32 = 1_503_238_553;
-/// Upper bound of ω per pulse (0.5): keeps `b = √2·ω` below one and the loop well damped.
+/// Upper bound of the locked ω per pulse (0.5): keeps the locked loop well damped.
 pub const OMEGA_MAX: u32 = 1 << 31;
 /// √2 in Q1.31.
 const SQRT2_Q31: u64 = 3_037_000_499;
+/// One in the Q2.30 format of the loop gains (the acquisition gain `b` starts above one).
+const Q30_ONE: u64 = 1 << 30;
+/// Memory right after a seed: the seed used two pulses, the next update is the third.
+const MEMORY_SEED: u16 = 2;
 /// Per-beat loop gain for response 0, 32, …, 256 (Q0.32): geometric from 1.0 to 0.05 rad/beat.
 const RESPONSE_TABLE: [u32; 9] = [
     u32::MAX,
@@ -50,8 +55,6 @@ pub const DEFAULT_RESPONSE: u8 = 162;
 pub const MAX_BPM: u32 = 3000;
 /// Lowest tempo accepted, in BPM (longer gaps restart acquisition).
 pub const MIN_BPM: u32 = 1;
-/// Consecutive same-sign errors that widen the loop again (a tempo ramp).
-const TREND_RUN: i8 = 8;
 /// Consecutive same-sign outliers that restart the loop from the real pulses.
 const OUTLIER_RUN: u8 = 3;
 /// Consecutive inliers needed for [`LockState::Locked`].
@@ -140,6 +143,10 @@ pub struct BeatTracker {
     cfg: TrackerConfig,
     units: u32,
     omega_lock: u32,
+    /// Locked gains (Q2.30) and the memory at which least-squares gains fall to them.
+    b_lock: u32,
+    c_lock: u32,
+    memory_max: u16,
     min_period: u32,
     max_period: u32,
     state: LockState,
@@ -150,10 +157,12 @@ pub struct BeatTracker {
     t0: FineTick,
     t1: FineTick,
     pos0: u32,
-    omega: u32,
+    /// Equivalent memory of the loop in pulses (least-squares acquisition).
+    memory: u16,
     jitter: u64,
     inliers: u8,
-    trend: i8,
+    /// Running mean of the errors (Q32.32), to see ramps.
+    bias: i64,
     abnormal: u8,
     outlier_run: i8,
     last_pulse: Tick,
@@ -171,6 +180,9 @@ impl BeatTracker {
             cfg,
             units: cfg.ppqn.units(),
             omega_lock: 0,
+            b_lock: 0,
+            c_lock: 0,
+            memory_max: MEMORY_SEED,
             min_period: 0,
             max_period: 0,
             state: LockState::Stopped,
@@ -180,10 +192,10 @@ impl BeatTracker {
             t0: FineTick::default(),
             t1: FineTick::default(),
             pos0: 0,
-            omega: OMEGA_ACQUIRE,
+            memory: MEMORY_SEED,
             jitter: 0,
             inliers: 0,
-            trend: 0,
+            bias: 0,
             abnormal: 0,
             outlier_run: 0,
             last_pulse: 0,
@@ -202,6 +214,11 @@ impl BeatTracker {
         let ppqn = self.cfg.ppqn.value();
         self.units = self.cfg.ppqn.units();
         self.omega_lock = omega_for_response(self.cfg.response, ppqn);
+        let (b, c) = lock_gains(self.omega_lock);
+        self.b_lock = b;
+        self.c_lock = c;
+        // Least squares gives b = 4/n: beyond n = 4/b_lock the locked loop takes over.
+        self.memory_max = ((4 * Q30_ONE) / (b.max(1) as u64)).clamp(3, 60_000) as u16;
         let per_minute = self.cfg.rate.hz() as u64 * 60;
         self.min_period = (per_minute / (MAX_BPM as u64 * ppqn as u64)).max(1) as u32;
         self.max_period = (per_minute / (MIN_BPM as u64 * ppqn as u64)).min(i32::MAX as u64) as u32;
@@ -233,7 +250,7 @@ impl BeatTracker {
         self.t1 = self.t0.plus(self.period);
         self.pos0 = self.pos0 - self.pos0 % self.units;
         self.raw_len = 0;
-        self.omega = OMEGA_ACQUIRE;
+        self.memory = MEMORY_SEED;
         self.inliers = 0;
         if self.state == LockState::Locked {
             self.state = LockState::Acquiring;
@@ -351,9 +368,9 @@ impl BeatTracker {
     }
 
     fn reset_loop(&mut self) {
-        self.omega = OMEGA_ACQUIRE.max(self.omega_lock);
+        self.memory = MEMORY_SEED;
         self.inliers = 0;
-        self.trend = 0;
+        self.bias = 0;
         self.abnormal = 0;
         self.outlier_run = 0;
     }
@@ -381,10 +398,11 @@ impl BeatTracker {
         let ec = e.clamp(-(thr as i64), thr as i64);
 
         // The DLL step.
-        let (b, c) = gains(self.omega);
+        self.memory = self.memory.saturating_add(1).min(self.memory_max);
+        let (b, c) = self.gains();
         self.t0 = self.t1.plus(self.period.saturating_mul(missed as u64));
-        self.t1 = self.t0.plus(self.period).offset(mul_i_q32(ec, b));
-        let p_new = (self.period as i64).saturating_add(mul_i_q32(ec, c));
+        self.t1 = self.t0.plus(self.period).offset(mul_i_q30(ec, b));
+        let p_new = (self.period as i64).saturating_add(mul_i_q30(ec, c));
         self.period = (p_new.max(0) as u64).clamp(
             (self.min_period as u64) << 32,
             (self.max_period as u64) << 32,
@@ -393,9 +411,10 @@ impl BeatTracker {
         self.last_pulse = t;
         self.missed_total = self.missed_total.wrapping_add(missed);
 
-        // Jitter estimate: mean absolute error, outliers capped so a glitch can't blow it up
-        // but a genuinely noisier clock still raises it within ~16 pulses.
-        let ae = e.unsigned_abs().min(thr.saturating_mul(2));
+        // Jitter estimate: mean absolute deviation about the running bias (so a ramp's
+        // systematic error is not mistaken for jitter), outliers capped so a glitch can't blow
+        // it up but a genuinely noisier clock still raises it within ~16 pulses.
+        let ae = (e - self.bias).unsigned_abs().min(thr.saturating_mul(2));
         self.jitter = self.jitter - self.jitter / 16 + ae / 16;
 
         // A clean missed pulse is on the grid; only a large residual makes the next pulse's
@@ -413,7 +432,7 @@ impl BeatTracker {
         self.update_bandwidth(e);
         if self.state == LockState::Acquiring
             && self.inliers >= LOCK_INLIERS
-            && self.omega <= self.omega_lock.saturating_mul(2)
+            && self.memory >= self.lock_memory()
         {
             self.state = LockState::Locked;
         }
@@ -456,30 +475,14 @@ impl BeatTracker {
     }
 
     fn update_bandwidth(&mut self, e: i64) {
-        // A ramp shows up as a run of same-sign errors: widen, then let it narrow again.
-        // Sub-tick rounding residue of a perfect clock is not a trend.
-        let deadband = (Q32_ONE as i64).max((self.jitter / 4) as i64);
-        let s: i8 = if e > deadband {
-            1
-        } else if e < -deadband {
-            -1
-        } else {
-            0
-        };
-        if s == 0 || (self.trend != 0 && self.trend.signum() != s) {
-            self.trend = s;
-        } else {
-            self.trend = self.trend.saturating_add(s);
-        }
-        if self.trend.unsigned_abs() >= TREND_RUN as u8 {
-            self.omega = self
-                .omega
-                .saturating_mul(2)
-                .min(OMEGA_ACQUIRE.max(self.omega_lock));
-            self.trend = 0;
-        } else {
-            let narrowed = self.omega - self.omega / 16;
-            self.omega = narrowed.max(self.omega_lock);
+        // A ramp shows up as a bias in the errors. Under jitter alone the 1/16 average of the
+        // errors has a spread of about σ/4, so a bias beyond σ (plus a tick of rounding) is a
+        // trend, not noise: halve the memory to widen the loop.
+        self.bias += (e - self.bias) / 16;
+        let limit = (self.jitter as i64).max(2 * Q32_ONE as i64);
+        if self.bias.abs() > limit {
+            self.memory = (self.memory / 2).max(MEMORY_SEED + 1);
+            self.bias = 0;
         }
     }
 
@@ -650,9 +653,26 @@ impl BeatTracker {
         (self.jitter >> 32).min(u32::MAX as u64) as u32
     }
 
-    /// Current per-pulse loop gain ω (Q0.32).
-    pub fn omega(&self) -> u32 {
-        self.omega
+    /// Equivalent memory of the loop in pulses: grows by one per pulse after a (re-)seed until
+    /// the locked bandwidth is reached; a ramp halves it.
+    pub fn memory(&self) -> u16 {
+        self.memory
+    }
+
+    /// Memory needed before the state reads [`LockState::Locked`]: two beats of pulses (at least
+    /// four), or the full memory when the locked loop is wider than that.
+    fn lock_memory(&self) -> u16 {
+        let two_beats = (2 * self.cfg.ppqn.value()).max(4) as u16;
+        two_beats.min(self.memory_max)
+    }
+
+    /// Loop gains `(b, c)` in Q2.30: least squares (`4/n`, `6/(n(n+1))`) while they exceed the
+    /// locked gains.
+    fn gains(&self) -> (u32, u32) {
+        let n = self.memory.max(MEMORY_SEED + 1) as u64;
+        let b = ((4 * Q30_ONE) / n).min(u32::MAX as u64) as u32;
+        let c = ((6 * Q30_ONE) / (n * (n + 1))) as u32;
+        (b.max(self.b_lock), c.max(self.c_lock))
     }
 
     /// Pulses counted as missing so far.
@@ -688,8 +708,15 @@ pub fn omega_for_response(response: u8, ppqn: u32) -> u32 {
     (per_pulse as u32).min(OMEGA_MAX)
 }
 
-/// DLL gains `(b, c) = (√2·ω, ω²)` in Q0.32.
-fn gains(omega: u32) -> (u32, u32) {
-    let b = ((omega as u64 * SQRT2_Q31) >> 31).min(u32::MAX as u64) as u32;
-    (b, mul_gain(omega, omega))
+/// Locked DLL gains `(b, c) = (√2·ω, ω²)` in Q2.30 for a Q0.32 ω.
+fn lock_gains(omega: u32) -> (u32, u32) {
+    let b = (omega as u64 * SQRT2_Q31) >> 33;
+    let c = mul_gain(omega, omega) >> 2;
+    (b as u32, c.max(1))
+}
+
+/// `x × g` for a signed Q32.32 `x` and a Q2.30 gain `g`.
+#[inline]
+fn mul_i_q30(x: i64, g: u32) -> i64 {
+    mul_i_q32(x, g).saturating_mul(4)
 }

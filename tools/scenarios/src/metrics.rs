@@ -18,9 +18,9 @@ pub struct Metrics {
     pub attenuation_db: Option<f64>,
     /// Grid points in the window without exactly one output, plus outputs matching no point.
     pub count_errors: usize,
-    /// Beats until every later output (before the scenario's event) is within 1 ms.
+    /// Beats until every later output (before the scenario's event) is within 1 ms of the latency.
     pub beats_to_lock: Option<f64>,
-    /// Beats after the event until every later output is within 1 ms.
+    /// Beats after the event until every later output is within 1 ms of the latency.
     pub beats_to_settle: Option<f64>,
     /// Outputs produced.
     pub outputs: usize,
@@ -90,6 +90,8 @@ pub fn evaluate(s: &Scenario, ppqn: u32, outputs: &[f64]) -> Metrics {
     if input_sd > 1e-7 && m.jitter_rms_us > 0.0 {
         m.attenuation_db = Some(20.0 * (input_sd * 1e6 / m.jitter_rms_us).log10());
     }
+    // Lock and settle are judged about the latency (transport delay is not a lock failure).
+    let latency = m.mean_us * 1e-6;
     let event_idx = s
         .event_beat
         .map(|b| (b * ppqn as f64) as usize)
@@ -97,7 +99,7 @@ pub fn evaluate(s: &Scenario, ppqn: u32, outputs: &[f64]) -> Metrics {
     // Lock: the last bad output before the event; settle: the last bad output after it.
     let last_bad_before = errs
         .iter()
-        .filter(|(i, e)| *i < event_idx && e.abs() >= LOCK_BOUND_S)
+        .filter(|(i, e)| *i < event_idx && (e - latency).abs() >= LOCK_BOUND_S)
         .map(|(i, _)| *i)
         .max();
     let first_out = errs.iter().map(|(i, _)| *i).min();
@@ -112,7 +114,7 @@ pub fn evaluate(s: &Scenario, ppqn: u32, outputs: &[f64]) -> Metrics {
         if !after.is_empty() {
             let last_bad = after
                 .iter()
-                .filter(|(_, e)| e.abs() >= LOCK_BOUND_S)
+                .filter(|(_, e)| (e - latency).abs() >= LOCK_BOUND_S)
                 .map(|(i, _)| *i)
                 .max();
             m.beats_to_settle = match last_bad {
