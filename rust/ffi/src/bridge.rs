@@ -1,0 +1,752 @@
+//! [`Bridge`]: what the Rack module does per sample, around one [`ClockEngine`] with four
+//! outputs.
+//!
+//! The core knows clocks, transport and MIDI clock; the Bridge adds what a Rack module has on
+//! top: sampled CV (clock, reset and run inputs), a MIDI input stream, source selection (CV
+//! clock when CLOCK is patched, else MIDI clock when a MIDI input device is selected, else the
+//! internal master tempo), the RUN/RESET buttons and the RESET trigger output. Time is the
+//! core's integer ticks: every sample advances `subsample` ticks (see [`subsample_for`]).
+//!
+//! Nothing here allocates, locks or panics; every input value (NaN volts, unknown PPQN,
+//! garbage settings) maps to something valid.
+
+use tactus_core::edge::{EdgeConfig, EdgeDetector};
+use tactus_core::engine::{ClockEngine, EngineConfig, MidiOutEvent, Source, StartAlign};
+use tactus_core::midi::{ClockMessage, MidiClockDecoder};
+use tactus_core::output::OutputConfig;
+use tactus_core::tempo::voct_microvolts;
+use tactus_core::time::is_due;
+use tactus_core::tracker::{LockState, DEFAULT_RESPONSE};
+use tactus_core::{Ppqn, Tick, TickRate};
+
+/// Number of clock outputs.
+pub(crate) const OUTPUTS: usize = 4;
+/// Output PPQN at power-up.
+pub const DEFAULT_OUTPUT_PPQN: [Ppqn; OUTPUTS] = [Ppqn::P1, Ppqn::P2, Ppqn::P4, Ppqn::P24];
+/// Input PPQN at power-up: one pulse per 16th, the usual Eurorack clock ("1 step" on Arturia).
+pub const DEFAULT_INPUT_PPQN: Ppqn = Ppqn::P4;
+/// Master tempo range in milli-BPM (the BPM knob's range).
+pub const MASTER_MILLI_BPM: (u32, u32) = (30_000, 300_000);
+/// Latency offset range in µs (each way).
+pub(crate) const MAX_OFFSET_US: i32 = 50_000;
+/// Highest tick rate Rack runs at: 2²⁴ ticks per second.
+pub(crate) const MAX_TICK_RATE: u32 = 1 << 24;
+/// Sample rate assumed for garbage input (NaN, zero, negative).
+pub(crate) const FALLBACK_SAMPLE_RATE: u32 = 48_000;
+/// The engine is polled at least this often (samples) even when nothing is due, so that clock
+/// loss is noticed (see [`ClockEngine::next_due`]).
+pub(crate) const POLL_EVERY_SAMPLES: u32 = 32;
+/// Length of the RESET output trigger (µs).
+pub(crate) const RESET_TRIGGER_US: u32 = 1_000;
+/// Smallest distance between two pulses of one CV output (µs).
+pub(crate) const OUTPUT_MIN_SPACING_US: u32 = 100;
+
+/// Ticks per sample for a sample rate: the largest power of two ≤ 256 that keeps the tick rate
+/// at or below 2²⁴ per second (256 up to 65.5 kHz, 128 at 96 kHz, 64 at 192 kHz).
+pub const fn subsample_for(sample_rate_hz: u32) -> u32 {
+    let mut s = TickRate::SUBSAMPLE;
+    while s > 1 && sample_rate_hz as u64 * s as u64 > MAX_TICK_RATE as u64 {
+        s /= 2;
+    }
+    s
+}
+
+/// A sample rate from the host as whole Hz; NaN, ±∞ and values below 1 kHz give 48 kHz,
+/// values above 2²⁴ Hz are clamped.
+pub fn sanitize_sample_rate(sample_rate: f32) -> u32 {
+    if !sample_rate.is_finite() || sample_rate < 1_000.0 {
+        return FALLBACK_SAMPLE_RATE;
+    }
+    (sample_rate.round() as u32).min(MAX_TICK_RATE)
+}
+
+/// Gate length of the CV clock outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PulseWidth {
+    /// 1 ms.
+    Ms1,
+    /// 5 ms (default: what most clock inputs want).
+    Ms5,
+    /// 10 ms.
+    Ms10,
+    /// Half the output period.
+    Duty50,
+}
+
+impl PulseWidth {
+    /// From the ABI's number (0 = 1 ms, 1 = 5 ms, 2 = 10 ms, 3 = 50 %); anything else is 5 ms.
+    pub const fn from_index(i: u32) -> PulseWidth {
+        match i {
+            0 => PulseWidth::Ms1,
+            2 => PulseWidth::Ms10,
+            3 => PulseWidth::Duty50,
+            _ => PulseWidth::Ms5,
+        }
+    }
+
+    /// The ABI's number.
+    pub const fn index(self) -> u32 {
+        match self {
+            PulseWidth::Ms1 => 0,
+            PulseWidth::Ms5 => 1,
+            PulseWidth::Ms10 => 2,
+            PulseWidth::Duty50 => 3,
+        }
+    }
+
+    /// Gate length in µs; 0 is 50 % duty (the core caps every width at half the period).
+    pub const fn micros(self) -> u32 {
+        match self {
+            PulseWidth::Ms1 => 1_000,
+            PulseWidth::Ms5 => 5_000,
+            PulseWidth::Ms10 => 10_000,
+            PulseWidth::Duty50 => 0,
+        }
+    }
+}
+
+/// Where the beat comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputSource {
+    /// CV clock on the CLOCK input.
+    Cv,
+    /// MIDI clock from the selected MIDI input device.
+    Midi,
+    /// The internal master tempo (BPM knob).
+    Master,
+}
+
+impl InputSource {
+    /// The source the panel state asks for: CV when CLOCK is patched, else MIDI when a MIDI
+    /// input device is selected, else the master tempo.
+    pub const fn select(clock_patched: bool, midi_in_selected: bool) -> InputSource {
+        if clock_patched {
+            InputSource::Cv
+        } else if midi_in_selected {
+            InputSource::Midi
+        } else {
+            InputSource::Master
+        }
+    }
+}
+
+/// Settings of the Bridge, already validated (see [`Config::default`] for the power-up values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// PPQN of the CV clock input.
+    pub input_ppqn: Ppqn,
+    /// PPQN of each CV output.
+    pub output_ppqn: [Ppqn; OUTPUTS],
+    /// Master tempo (milli-BPM, within [`MASTER_MILLI_BPM`]).
+    pub master_milli_bpm: u32,
+    /// Tracker response: 0 = tight … 255 = smooth.
+    pub response: u8,
+    /// Latency offset of the CV outputs (µs, negative = earlier).
+    pub cv_offset_us: i32,
+    /// Latency offset of MIDI clock out (µs, negative = earlier).
+    pub midi_offset_us: i32,
+    /// Gate length of the CV outputs.
+    pub pulse_width: PulseWidth,
+    /// A cable is plugged into CLOCK.
+    pub clock_patched: bool,
+    /// A cable is plugged into RUN (unpatched = running).
+    pub run_patched: bool,
+    /// A MIDI input device is selected.
+    pub midi_in: bool,
+    /// A MIDI output device is selected (nothing is queued without one).
+    pub midi_out: bool,
+    /// Send Song Position 0 on a reset while stopped.
+    pub spp_on_reset: bool,
+    /// RUN going high sends Continue (resume) instead of Start (from beat 0).
+    pub run_continues: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            input_ppqn: DEFAULT_INPUT_PPQN,
+            output_ppqn: DEFAULT_OUTPUT_PPQN,
+            master_milli_bpm: 120_000,
+            response: DEFAULT_RESPONSE,
+            cv_offset_us: 0,
+            midi_offset_us: 0,
+            pulse_width: PulseWidth::Ms5,
+            clock_patched: false,
+            run_patched: false,
+            midi_in: false,
+            midi_out: false,
+            spp_on_reset: true,
+            run_continues: false,
+        }
+    }
+}
+
+impl Config {
+    fn output(&self, i: usize) -> OutputConfig {
+        OutputConfig {
+            ppqn: self.output_ppqn[i],
+            offset_us: self.cv_offset_us,
+            pulse_width_us: self.pulse_width.micros(),
+            min_spacing_us: OUTPUT_MIN_SPACING_US,
+        }
+    }
+}
+
+/// Bits of [`Bridge::process`]'s result and of [`Status::events`].
+pub(crate) mod bits {
+    /// Gate of CV output `i` is bit `i` (0–3).
+    pub(crate) const GATE_MASK: u32 = 0xF;
+    /// RESET output trigger is high.
+    pub(crate) const RESET_GATE: u32 = 1 << 4;
+    /// The transport runs (RUN output).
+    pub(crate) const RUN_GATE: u32 = 1 << 5;
+    /// An input pulse (CV clock edge or MIDI clock) was taken.
+    pub(crate) const INPUT_PULSE: u32 = 1 << 6;
+    /// MIDI messages are waiting for [`super::Bridge::pop_midi`].
+    pub(crate) const MIDI_PENDING: u32 = 1 << 7;
+    /// CV output `i` started a pulse: bit `8 + i`.
+    pub(crate) const FIRED_SHIFT: u32 = 8;
+    /// A reset or start happened.
+    pub(crate) const RESET_EVENT: u32 = 1 << 12;
+}
+
+/// Capacity of the Bridge's MIDI out queue (messages).
+const MIDI_QUEUE: usize = 16;
+
+/// What the panel shows, read at a low rate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Status {
+    /// Tempo of the active source (milli-BPM; 0 while unknown).
+    pub tempo_milli_bpm: u32,
+    /// BPM output voltage: log₂(BPM / 120); holds the last known tempo while none is known.
+    pub bpm_volts: f32,
+    /// Lock state of the active source.
+    pub lock: LockState,
+    /// The active source.
+    pub source: InputSource,
+    /// The transport runs.
+    pub running: bool,
+    /// Event bits seen since the previous status read ([`bits`]).
+    pub events: u32,
+    /// Beat count at the current sample (wraps).
+    pub beat: u32,
+    /// MIDI messages lost because nobody drained the queue.
+    pub midi_dropped: u32,
+    /// Ticks per sample.
+    pub subsample: u32,
+    /// Sample rate in use (Hz).
+    pub sample_rate: u32,
+}
+
+/// The Bridge module's engine. See the module docs.
+#[derive(Clone, Debug)]
+pub struct Bridge {
+    engine: ClockEngine<OUTPUTS>,
+    cfg: Config,
+    source: InputSource,
+    sample_rate: u32,
+    subsample: u32,
+    rate: TickRate,
+    now: Tick,
+    clock_in: EdgeDetector,
+    reset_in: EdgeDetector,
+    run_high: bool,
+    run_level: bool,
+    decoder: MidiClockDecoder,
+    reset_out: bool,
+    reset_until: Tick,
+    queue: [MidiOutEvent; MIDI_QUEUE],
+    q_head: u8,
+    q_len: u8,
+    dropped: u32,
+    events: u32,
+    bpm_volts: f32,
+    /// Something changed the engine's schedule since the last poll.
+    dirty: bool,
+    /// The engine's next due time, as of the last poll.
+    wake: Option<Tick>,
+    last_poll: Tick,
+}
+
+impl Bridge {
+    /// A Bridge at `sample_rate` Hz with the default settings: master tempo, running.
+    pub fn new(sample_rate: f32) -> Self {
+        let cfg = Config::default();
+        let sample_rate = sanitize_sample_rate(sample_rate);
+        let subsample = subsample_for(sample_rate);
+        let rate = TickRate::new(sample_rate * subsample);
+        let mut ecfg = EngineConfig::new(rate, cfg.input_ppqn);
+        ecfg.master_milli_bpm = cfg.master_milli_bpm;
+        ecfg.spp_on_reset = cfg.spp_on_reset;
+        let outputs = [0, 1, 2, 3].map(|i| cfg.output(i));
+        let mut engine = ClockEngine::new(ecfg, outputs, 0);
+        engine.set_response(cfg.response);
+        engine.set_midi_enabled(cfg.midi_out);
+        engine.set_source(Source::Master, 0);
+        engine.set_running_silently(true);
+        Bridge {
+            engine,
+            cfg,
+            source: InputSource::Master,
+            sample_rate,
+            subsample,
+            rate,
+            now: 0,
+            clock_in: EdgeDetector::new(EdgeConfig::RACK, rate, subsample),
+            reset_in: EdgeDetector::new(EdgeConfig::RACK, rate, subsample),
+            run_high: false,
+            run_level: true,
+            decoder: MidiClockDecoder::new(),
+            reset_out: false,
+            reset_until: 0,
+            queue: [MidiOutEvent::Clock; MIDI_QUEUE],
+            q_head: 0,
+            q_len: 0,
+            dropped: 0,
+            events: 0,
+            bpm_volts: 0.0,
+            dirty: true,
+            wake: None,
+            last_poll: 0,
+        }
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The engine (read-only).
+    pub fn engine(&self) -> &ClockEngine<OUTPUTS> {
+        &self.engine
+    }
+
+    /// Tick of the current sample.
+    pub fn now(&self) -> Tick {
+        self.now
+    }
+
+    /// Apply settings; only what changed is touched, so calling this every few samples with the
+    /// same values costs a comparison.
+    pub fn configure(&mut self, c: &Config) {
+        if *c == self.cfg {
+            return;
+        }
+        let now = self.now;
+        let old = self.cfg;
+        self.cfg = *c;
+        self.dirty = true;
+        if c.master_milli_bpm != old.master_milli_bpm {
+            self.engine.set_master_tempo(now, c.master_milli_bpm);
+        }
+        if c.response != old.response {
+            self.engine.set_response(c.response);
+        }
+        for i in 0..OUTPUTS {
+            let oc = c.output(i);
+            if oc != old.output(i) {
+                self.engine.set_output(i, oc);
+            }
+        }
+        if c.midi_offset_us != old.midi_offset_us {
+            self.engine.set_midi_offset(c.midi_offset_us);
+        }
+        if c.spp_on_reset != old.spp_on_reset {
+            self.engine.set_spp_on_reset(c.spp_on_reset);
+        }
+        if c.midi_out != old.midi_out {
+            self.engine.set_midi_enabled(c.midi_out);
+            if !c.midi_out {
+                self.q_len = 0;
+            }
+        }
+        let want = InputSource::select(c.clock_patched, c.midi_in);
+        if want != self.source {
+            self.switch_source(want);
+        } else if want == InputSource::Cv && c.input_ppqn != old.input_ppqn {
+            self.engine.set_input_ppqn(c.input_ppqn);
+        }
+    }
+
+    fn switch_source(&mut self, to: InputSource) {
+        let now = self.now;
+        match to {
+            InputSource::Master => self.engine.set_source(Source::Master, now),
+            InputSource::Cv | InputSource::Midi => {
+                let ppqn = if to == InputSource::Cv {
+                    self.cfg.input_ppqn
+                } else {
+                    Ppqn::P24
+                };
+                if self.engine.source() == Source::External {
+                    // CV ↔ MIDI: hand the position over through the master timeline, so the
+                    // tracker relocks on the new input and the beat count carries on.
+                    self.engine.set_source(Source::Master, now);
+                }
+                self.engine.set_input_ppqn(ppqn);
+                self.engine.set_source(Source::External, now);
+            }
+        }
+        self.decoder = MidiClockDecoder::new();
+        self.source = to;
+    }
+
+    /// The active source.
+    pub fn source(&self) -> InputSource {
+        self.source
+    }
+
+    /// Change the sample rate: the tick rate is retuned, position, tempo, lock and counts are
+    /// kept.
+    pub fn set_sample_rate(&mut self, sample_rate: f32) {
+        let sr = sanitize_sample_rate(sample_rate);
+        if sr == self.sample_rate {
+            return;
+        }
+        let sub = subsample_for(sr);
+        let rate = TickRate::new(sr * sub);
+        self.engine.set_rate(rate, self.now, self.now);
+        self.dirty = true;
+        self.clock_in.set_config(EdgeConfig::RACK, rate, sub);
+        self.reset_in.set_config(EdgeConfig::RACK, rate, sub);
+        if self.reset_out {
+            self.reset_until = self
+                .now
+                .wrapping_add(rate.ticks_from_micros(RESET_TRIGGER_US));
+        }
+        self.sample_rate = sr;
+        self.subsample = sub;
+        self.rate = rate;
+    }
+
+    fn trigger_reset_out(&mut self, at: Tick) {
+        self.reset_out = true;
+        self.reset_until = at.wrapping_add(self.rate.ticks_from_micros(RESET_TRIGGER_US));
+        self.events |= bits::RESET_EVENT;
+    }
+
+    fn do_reset(&mut self, at: Tick) {
+        self.dirty = true;
+        self.engine.reset(at);
+        self.trigger_reset_out(at);
+    }
+
+    fn start(&mut self, at: Tick, align: StartAlign) {
+        self.dirty = true;
+        if self.cfg.run_continues {
+            self.engine.cont(at);
+        } else {
+            let align = if self.source == InputSource::Master {
+                StartAlign::Now
+            } else {
+                align
+            };
+            self.engine.start(at, align);
+            self.trigger_reset_out(at);
+        }
+    }
+
+    /// RESET button: reset at the current sample.
+    pub fn reset(&mut self) {
+        self.do_reset(self.now);
+    }
+
+    /// RUN button: stop when running, else start (or continue, see [`Config::run_continues`]);
+    /// on an external clock a start makes the next beat beat 0.
+    pub fn toggle_run(&mut self) {
+        let now = self.now;
+        self.dirty = true;
+        if self.engine.running() {
+            self.engine.stop(now);
+        } else {
+            self.start(now, StartAlign::NextBeat);
+        }
+    }
+
+    /// Set the transport state without MIDI or re-alignment (restoring a saved patch).
+    pub fn set_running(&mut self, running: bool) {
+        self.dirty = true;
+        self.engine.set_running_silently(running);
+    }
+
+    /// MIDI input bytes (one message or a fragment of a stream), taken at the current sample.
+    /// Ignored unless MIDI is the active source.
+    pub fn midi_in(&mut self, bytes: &[u8]) {
+        if self.source != InputSource::Midi {
+            return;
+        }
+        let now = self.now;
+        for &b in bytes {
+            let msg = self.decoder.feed(b);
+            self.dirty |= msg.is_some();
+            match msg {
+                Some(ClockMessage::Clock) => {
+                    self.engine.on_pulse(now);
+                    self.events |= bits::INPUT_PULSE;
+                }
+                Some(ClockMessage::Start) => {
+                    self.engine.start(now, StartAlign::NextPulse);
+                    self.trigger_reset_out(now);
+                }
+                Some(ClockMessage::Continue) => self.engine.cont(now),
+                Some(ClockMessage::Stop) => self.engine.stop(now),
+                Some(ClockMessage::SongPosition(p)) => self.engine.song_position(p),
+                None => {}
+            }
+        }
+    }
+
+    /// One sample: the voltages of CLOCK, RESET and RUN (NaN/∞ read as 0 V). Returns [`bits`]:
+    /// output gates, RESET and RUN outputs, and whether MIDI is waiting.
+    #[inline]
+    pub fn process(&mut self, clock: f32, reset: f32, run: f32) -> u32 {
+        let now = self.now;
+        if let Some(t) = self.reset_in.process(reset, now) {
+            self.do_reset(t);
+        }
+        let level = if self.cfg.run_patched {
+            let v = if run.is_finite() { run } else { 0.0 };
+            if v >= EdgeConfig::RACK.high {
+                self.run_high = true;
+            } else if v < EdgeConfig::RACK.low {
+                self.run_high = false;
+            }
+            self.run_high
+        } else {
+            true
+        };
+        if level != self.run_level {
+            self.run_level = level;
+            if level {
+                if !self.engine.running() {
+                    self.start(now, StartAlign::NextPulse);
+                }
+            } else {
+                self.dirty = true;
+                self.engine.stop(now);
+            }
+        }
+        let mut out = 0;
+        if self.source == InputSource::Cv {
+            if let Some(t) = self.clock_in.process(clock, now) {
+                self.engine.on_pulse(t);
+                self.dirty = true;
+                out |= bits::INPUT_PULSE;
+            }
+        }
+        // Event-driven polling, as a timer-driven caller would do it: poll when something is
+        // due, after anything that changed the schedule, and every few samples for loss
+        // detection. Between those a poll has nothing to do.
+        let due = self.dirty
+            || self.wake.is_some_and(|w| is_due(now, w))
+            || now.wrapping_sub(self.last_poll) >= POLL_EVERY_SAMPLES * self.subsample;
+        if due {
+            self.dirty = false;
+            let fired = self.engine.poll(now);
+            out |= fired << bits::FIRED_SHIFT;
+            self.last_poll = now;
+            self.wake = self.engine.next_due();
+            while let Some(m) = self.engine.pop_midi() {
+                self.push_midi(m);
+            }
+        }
+        for i in 0..OUTPUTS {
+            if self.engine.gate(i, now) {
+                out |= 1 << i;
+            }
+        }
+        if self.reset_out {
+            if is_due(now, self.reset_until) {
+                self.reset_out = false;
+            } else {
+                out |= bits::RESET_GATE;
+            }
+        }
+        if self.engine.running() {
+            out |= bits::RUN_GATE;
+        }
+        if self.q_len > 0 {
+            out |= bits::MIDI_PENDING;
+        }
+        self.events |= out;
+        self.now = now.wrapping_add(self.subsample);
+        out
+    }
+
+    fn push_midi(&mut self, m: MidiOutEvent) {
+        if !self.cfg.midi_out {
+            return;
+        }
+        if self.q_len as usize == MIDI_QUEUE {
+            self.dropped = self.dropped.wrapping_add(1);
+            return;
+        }
+        let i = (self.q_head as usize + self.q_len as usize) % MIDI_QUEUE;
+        self.queue[i] = m;
+        self.q_len += 1;
+    }
+
+    /// The next MIDI message to send at this sample, as bytes and their count.
+    #[inline]
+    pub fn pop_midi(&mut self) -> Option<([u8; 3], usize)> {
+        if self.q_len == 0 {
+            return None;
+        }
+        let m = self.queue[self.q_head as usize];
+        self.q_head = ((self.q_head as usize + 1) % MIDI_QUEUE) as u8;
+        self.q_len -= 1;
+        Some(m.encode())
+    }
+
+    /// What the panel shows; clears the event bits.
+    pub fn status(&mut self) -> Status {
+        let tempo = self.engine.tempo_milli_bpm();
+        if let Some(uv) = voct_microvolts(tempo) {
+            self.bpm_volts = uv as f32 / 1e6;
+        }
+        let events = self.events;
+        self.events = 0;
+        Status {
+            tempo_milli_bpm: tempo,
+            bpm_volts: self.bpm_volts,
+            lock: self.engine.lock_state(),
+            source: self.source,
+            running: self.engine.running(),
+            events,
+            beat: self
+                .engine
+                .beat_position(self.now)
+                .map(|b| b.0)
+                .unwrap_or(0),
+            midi_dropped: self.dropped.wrapping_add(self.engine.midi_dropped()),
+            subsample: self.subsample,
+            sample_rate: self.sample_rate,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subsample_keeps_the_rate_under_2_pow_24() {
+        assert_eq!(subsample_for(44_100), 256);
+        assert_eq!(subsample_for(48_000), 256);
+        assert_eq!(subsample_for(65_536), 256);
+        assert_eq!(subsample_for(88_200), 128);
+        assert_eq!(subsample_for(96_000), 128);
+        assert_eq!(subsample_for(192_000), 64);
+        assert_eq!(subsample_for(768_000), 16);
+        assert_eq!(subsample_for(MAX_TICK_RATE), 1);
+        assert_eq!(sanitize_sample_rate(f32::NAN), FALLBACK_SAMPLE_RATE);
+        assert_eq!(sanitize_sample_rate(-1.0), FALLBACK_SAMPLE_RATE);
+        assert_eq!(sanitize_sample_rate(f32::INFINITY), FALLBACK_SAMPLE_RATE);
+        assert_eq!(sanitize_sample_rate(1e12), MAX_TICK_RATE);
+    }
+
+    #[test]
+    fn source_priority() {
+        assert_eq!(InputSource::select(true, true), InputSource::Cv);
+        assert_eq!(InputSource::select(false, true), InputSource::Midi);
+        assert_eq!(InputSource::select(false, false), InputSource::Master);
+    }
+
+    /// Feed a square-wave clock at `bpm`/`ppqn` for `samples` samples; returns rising edges
+    /// per output.
+    fn run_cv(b: &mut Bridge, bpm: f64, ppqn: u32, samples: u64, start: u64) -> [u32; 4] {
+        let sr = 48_000.0;
+        let period = sr * 60.0 / bpm / ppqn as f64;
+        let mut counts = [0; 4];
+        for n in start..start + samples {
+            let phase = (n as f64 / period).fract();
+            let v = if phase < 0.5 { 10.0 } else { 0.0 };
+            let out = b.process(v, 0.0, 0.0);
+            for (i, c) in counts.iter_mut().enumerate() {
+                if out & (1 << (bits::FIRED_SHIFT + i as u32)) != 0 {
+                    *c += 1;
+                }
+            }
+        }
+        counts
+    }
+
+    #[test]
+    fn cv_clock_is_converted_and_locks() {
+        let mut b = Bridge::new(48_000.0);
+        let c = Config {
+            clock_patched: true,
+            input_ppqn: Ppqn::P4,
+            ..Config::default()
+        };
+        b.configure(&c);
+        assert_eq!(b.source(), InputSource::Cv);
+        // 8 beats at 120 BPM to lock, then 16 beats counted.
+        run_cv(&mut b, 120.0, 4, 8 * 24_000, 0);
+        assert_eq!(b.status().lock, LockState::Locked);
+        // Count beats 8..24: every output fires on the beat, so each window edge holds one pulse.
+        let counts = run_cv(&mut b, 120.0, 4, 16 * 24_000, 8 * 24_000);
+        assert_eq!(counts, [16, 32, 64, 384]);
+        let s = b.status();
+        assert!(
+            s.tempo_milli_bpm.abs_diff(120_000) < 50,
+            "{}",
+            s.tempo_milli_bpm
+        );
+        assert!(s.bpm_volts.abs() < 0.001);
+    }
+
+    #[test]
+    fn noise_on_clock_cannot_flood_midi() {
+        let mut b = Bridge::new(48_000.0);
+        b.configure(&Config {
+            clock_patched: true,
+            midi_out: true,
+            input_ppqn: Ppqn::P96,
+            ..Config::default()
+        });
+        let mut x: u32 = 12345;
+        let mut clocks = 0u32;
+        let mut last: Option<u64> = None;
+        let seconds = 4;
+        for n in 0..48_000 * seconds {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let v = (x >> 8) as f32 / (1 << 24) as f32 * 20.0 - 10.0;
+            let v = if n % 7 == 0 { f32::NAN } else { v };
+            b.process(v, 0.0, 0.0);
+            while let Some((m, _)) = b.pop_midi() {
+                if m[0] == 0xF8 {
+                    clocks += 1;
+                    if let Some(l) = last {
+                        // One DIN byte is 320 µs = 15.36 samples.
+                        assert!(n - l >= 15, "clocks {} samples apart", n - l);
+                    }
+                    last = Some(n);
+                }
+            }
+        }
+        assert!(clocks <= 3_126 * seconds as u32, "{clocks} clocks");
+        assert!(b.status().bpm_volts.is_finite());
+    }
+
+    #[test]
+    fn sample_rate_change_keeps_the_beat() {
+        let mut b = Bridge::new(48_000.0);
+        b.configure(&Config {
+            clock_patched: true,
+            ..Config::default()
+        });
+        run_cv(&mut b, 120.0, 4, 8 * 24_000, 0);
+        let beat = b.status().beat;
+        b.set_sample_rate(44_100.0);
+        let s = b.status();
+        assert_eq!(s.beat, beat);
+        assert_eq!(s.lock, LockState::Locked);
+        assert_eq!(s.subsample, 256);
+        assert!(
+            s.tempo_milli_bpm.abs_diff(120_000) < 100,
+            "{}",
+            s.tempo_milli_bpm
+        );
+    }
+}
