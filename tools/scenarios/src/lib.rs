@@ -2,6 +2,7 @@
 //! follower against that truth, and a runner for the Tactus engine. The scenario tests and the
 //! `make bench` report both build on this crate.
 
+pub mod baselines;
 pub mod metrics;
 pub mod scenario;
 pub mod tactus;
