@@ -1,0 +1,469 @@
+//! The `make bench` scenario report: Tactus and three baselines (see
+//! [`tactus_scenarios::baselines`]) on the same inputs, every scenario × output PPQN.
+//!
+//! Prints a markdown table and the issue's targets as PASS/MISS lines, and writes
+//! `build/bench/scenarios.json` plus `build/bench/S1.svg` and `build/bench/S4.svg` (phase error
+//! over time). The table is seed 1; the targets are checked on seed 1 and on the worst of seeds
+//! 1–10. It is a report: the exit code is 0 even when a target is missed.
+//!
+//! Usage: `scenario-report [OUT_DIR]` (default: `build/bench` at the workspace root).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use plotters::prelude::*;
+use tactus_scenarios::baselines::Baseline;
+use tactus_scenarios::tactus::{run_tactus, TactusRun};
+use tactus_scenarios::{evaluate, Metrics, Scenario, ScenarioId};
+
+/// The seed of the table, the JSON and the plots.
+const SEED: u64 = 1;
+/// Seeds for the robustness check of the targets.
+const SEEDS: std::ops::RangeInclusive<u64> = 1..=10;
+
+/// A follower in the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Algo {
+    Tactus,
+    Base(Baseline),
+}
+
+impl Algo {
+    const ALL: [Algo; 4] = [
+        Algo::Tactus,
+        Algo::Base(Baseline::SeedFirmware),
+        Algo::Base(Baseline::ImpromptuClocked),
+        Algo::Base(Baseline::PassThrough),
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Algo::Tactus => "Tactus",
+            Algo::Base(b) => b.name(),
+        }
+    }
+
+    /// Output times for each of the scenario's output PPQNs.
+    fn run(self, s: &Scenario) -> Vec<Vec<f64>> {
+        match self {
+            Algo::Tactus => run_tactus(s, TactusRun::default()).0,
+            Algo::Base(b) => s.out_ppqn.iter().map(|&p| b.run(s, p)).collect(),
+        }
+    }
+
+    fn colour(self) -> RGBColor {
+        match self {
+            Algo::Tactus => RGBColor(214, 39, 40),
+            Algo::Base(Baseline::SeedFirmware) => RGBColor(31, 119, 180),
+            Algo::Base(Baseline::ImpromptuClocked) => RGBColor(44, 160, 44),
+            Algo::Base(Baseline::PassThrough) => RGBColor(180, 180, 180),
+        }
+    }
+}
+
+/// One evaluated scenario × algorithm × output PPQN.
+struct Row {
+    id: ScenarioId,
+    algo: Algo,
+    m: Metrics,
+}
+
+fn evaluate_all(s: &Scenario, algo: Algo) -> Vec<Metrics> {
+    let outs = algo.run(s);
+    s.out_ppqn
+        .iter()
+        .zip(outs.iter())
+        .map(|(&p, o)| evaluate(s, p, o))
+        .collect()
+}
+
+fn main() {
+    let started = Instant::now();
+    let out_dir = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../build/bench"));
+
+    let mut rows = Vec::new();
+    let mut scenarios = Vec::new();
+    for id in ScenarioId::ALL {
+        let s = id.build(SEED);
+        for algo in Algo::ALL {
+            for m in evaluate_all(&s, algo) {
+                rows.push(Row { id, algo, m });
+            }
+        }
+        scenarios.push(s);
+    }
+
+    println!("# Tactus scenario report (seed {SEED})\n");
+    for s in &scenarios {
+        let input = s.input_jitter_rms() * 1e6;
+        println!(
+            "- **{}**: {} — {} → {:?} PPQN, {} input pulses, input jitter rms {:.1} µs",
+            s.id.name(),
+            s.id.description(),
+            s.in_ppqn,
+            s.out_ppqn,
+            s.input.len(),
+            input
+        );
+    }
+    println!();
+    print!("{}", table(&rows));
+    println!(
+        "\nPhase error = output time − true grid time. Jitter is about its mean (the latency \
+         column); attenuation = input jitter rms / output jitter rms; count errors = grid \
+         points without exactly one output plus stray outputs, after a {}-beat warm-up; lock \
+         and settle = beats until every later output is within 1 ms of the latency (— = never \
+         / no event). Baselines are modelled in continuous time (see baselines.rs).\n",
+        tactus_scenarios::metrics::WARMUP_BEATS
+    );
+
+    let misses = targets(&rows);
+
+    if let Err(e) = write_outputs(&out_dir, &rows, &scenarios) {
+        eprintln!(
+            "scenario-report: could not write {}: {e}",
+            out_dir.display()
+        );
+    } else {
+        println!(
+            "\nWrote {}/scenarios.json, S1.svg, S4.svg",
+            out_dir.display()
+        );
+    }
+    println!(
+        "Report took {:.1} s; {} target(s) missed.",
+        started.elapsed().as_secs_f64(),
+        misses
+    );
+}
+
+fn fmt_opt(v: Option<f64>, decimals: usize) -> String {
+    v.map_or_else(|| "—".to_string(), |x| format!("{x:.decimals$}"))
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut t = String::new();
+    t.push_str(
+        "| Scenario | Algorithm | Out PPQN | Jitter rms (µs) | Jitter max (µs) | Latency (µs) \
+         | Attenuation (dB) | Count errors | Beats to lock | Beats to settle |\n",
+    );
+    t.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    for r in rows {
+        let m = &r.m;
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} |",
+            r.id.name(),
+            r.algo.name(),
+            m.out_ppqn,
+            m.jitter_rms_us,
+            m.jitter_max_us,
+            m.mean_us,
+            fmt_opt(m.attenuation_db, 1),
+            m.count_errors,
+            fmt_opt(m.beats_to_lock, 2),
+            fmt_opt(m.beats_to_settle, 2),
+        );
+    }
+    t
+}
+
+// ----- targets ------------------------------------------------------------------------------
+
+/// The worst case of a figure over seeds: (value, seed).
+struct Worst {
+    value: f64,
+    seed: u64,
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "PASS"
+    } else {
+        "MISS"
+    }
+}
+
+/// Largest |phase error| (µs) of the outputs from `beats` after the scenario's event on.
+fn max_error_after(s: &Scenario, m: &Metrics, beats: f64) -> f64 {
+    let from = s.event_beat.unwrap_or(0.0) + beats;
+    m.trace
+        .iter()
+        .filter(|(b, _)| *b >= from)
+        .map(|(_, e)| e.abs())
+        .fold(0.0, f64::max)
+}
+
+/// Check the issue's targets on Tactus; returns the number of MISS lines.
+fn targets(rows: &[Row]) -> usize {
+    println!("## Targets (Tactus)\n");
+    let mut misses = 0;
+    let mut line = |ok: bool, text: String| {
+        if !ok {
+            misses += 1;
+        }
+        println!("{}  {text}", verdict(ok));
+    };
+    let tactus = |id: ScenarioId| {
+        rows.iter()
+            .filter(move |r| r.id == id && r.algo == Algo::Tactus)
+    };
+
+    // Seed 1, every output PPQN.
+    for r in tactus(ScenarioId::S1) {
+        let a = r.m.attenuation_db.unwrap_or(f64::NEG_INFINITY);
+        line(
+            a >= 20.0,
+            format!(
+                "S1 attenuation ≥ 20 dB, out {}: {} dB (seed {SEED})",
+                r.m.out_ppqn,
+                fmt_opt(r.m.attenuation_db, 1)
+            ),
+        );
+    }
+    let s4 = ScenarioId::S4.build(SEED);
+    for r in tactus(ScenarioId::S4) {
+        let settle = r.m.beats_to_settle;
+        let ok = settle.is_some_and(|b| b <= 2.0);
+        line(
+            ok,
+            format!(
+                "S4 phase error < 1 ms within 2 beats of the step, out {}: settled after {} \
+                 beats; largest |error| from step + 2 beats on {:.1} µs (seed {SEED})",
+                r.m.out_ppqn,
+                fmt_opt(settle, 2),
+                max_error_after(&s4, &r.m, 2.0)
+            ),
+        );
+    }
+    for id in [ScenarioId::S6, ScenarioId::S7] {
+        for r in tactus(id) {
+            line(
+                r.m.count_errors == 0,
+                format!(
+                    "{} zero count errors, out {}: {} (seed {SEED})",
+                    id.name(),
+                    r.m.out_ppqn,
+                    r.m.count_errors
+                ),
+            );
+        }
+    }
+
+    // Worst case over seeds.
+    let (lo, hi) = (*SEEDS.start(), *SEEDS.end());
+    println!("\nWorst case over seeds {lo}–{hi}:\n");
+    let worst_of =
+        |id: ScenarioId, figure: &dyn Fn(&Scenario, &Metrics) -> f64, higher_worse: bool| {
+            let mut per_out: Vec<(u32, Worst)> = Vec::new();
+            for seed in SEEDS {
+                let s = id.build(seed);
+                for m in evaluate_all(&s, Algo::Tactus) {
+                    let v = figure(&s, &m);
+                    match per_out.iter_mut().find(|(p, _)| *p == m.out_ppqn) {
+                        Some((_, w)) => {
+                            let worse = if higher_worse {
+                                v > w.value
+                            } else {
+                                v < w.value
+                            };
+                            if worse {
+                                *w = Worst { value: v, seed };
+                            }
+                        }
+                        None => per_out.push((m.out_ppqn, Worst { value: v, seed })),
+                    }
+                }
+            }
+            per_out
+        };
+    for (p, w) in worst_of(
+        ScenarioId::S1,
+        &|_, m| m.attenuation_db.unwrap_or(f64::NEG_INFINITY),
+        false,
+    ) {
+        line(
+            w.value >= 20.0,
+            format!(
+                "S1 attenuation ≥ 20 dB, out {p}: worst {:.1} dB (seed {})",
+                w.value, w.seed
+            ),
+        );
+    }
+    for (p, w) in worst_of(
+        ScenarioId::S4,
+        &|_, m| m.beats_to_settle.unwrap_or(f64::INFINITY),
+        true,
+    ) {
+        line(
+            w.value <= 2.0,
+            format!(
+                "S4 settles within 2 beats of the step, out {p}: worst {:.2} beats (seed {})",
+                w.value, w.seed
+            ),
+        );
+    }
+    for id in [ScenarioId::S6, ScenarioId::S7] {
+        for (p, w) in worst_of(id, &|_, m| m.count_errors as f64, true) {
+            line(
+                w.value == 0.0,
+                format!(
+                    "{} zero count errors, out {p}: worst {} (seed {})",
+                    id.name(),
+                    w.value,
+                    w.seed
+                ),
+            );
+        }
+    }
+    misses
+}
+
+// ----- files ---------------------------------------------------------------------------------
+
+fn write_outputs(dir: &Path, rows: &[Row], scenarios: &[Scenario]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("scenarios.json"), json(rows))?;
+    for id in [ScenarioId::S1, ScenarioId::S4] {
+        let s = scenarios.iter().find(|s| s.id == id).expect("scenario");
+        plot(&dir.join(format!("{}.svg", id.name())), s, rows)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn json_num(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.3}")
+    } else {
+        "null".to_string()
+    }
+}
+
+fn json_opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "null".to_string(), json_num)
+}
+
+fn json(rows: &[Row]) -> String {
+    let mut o = String::from("[\n");
+    for (i, r) in rows.iter().enumerate() {
+        let m = &r.m;
+        let _ = write!(
+            o,
+            "  {{\"scenario\": {}, \"description\": {}, \"algorithm\": {}, \"out_ppqn\": {}, \
+             \"seed\": {SEED}, \"jitter_rms_us\": {}, \"jitter_max_us\": {}, \"latency_us\": {}, \
+             \"attenuation_db\": {}, \"count_errors\": {}, \"beats_to_lock\": {}, \
+             \"beats_to_settle\": {}, \"outputs\": {}}}",
+            json_str(r.id.name()),
+            json_str(r.id.description()),
+            json_str(r.algo.name()),
+            m.out_ppqn,
+            json_num(m.jitter_rms_us),
+            json_num(m.jitter_max_us),
+            json_num(m.mean_us),
+            json_opt(m.attenuation_db),
+            m.count_errors,
+            json_opt(m.beats_to_lock),
+            json_opt(m.beats_to_settle),
+            m.outputs,
+        );
+        o.push_str(if i + 1 < rows.len() { ",\n" } else { "\n" });
+    }
+    o.push_str("]\n");
+    o
+}
+
+/// Largest |phase error| shown before clipping (µs).
+const PLOT_CLIP_US: f64 = 20_000.0;
+
+/// Phase error (µs) against beat for every algorithm, one panel per output PPQN.
+fn plot(path: &Path, s: &Scenario, rows: &[Row]) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::new(path, (1200, 420 * s.out_ppqn.len() as u32)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let panels = root.split_evenly((s.out_ppqn.len(), 1));
+    let beats = s.beat_at(s.end).ceil().max(1.0);
+    for (panel, &p) in panels.iter().zip(s.out_ppqn.iter()) {
+        let these: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r.id == s.id && r.m.out_ppqn == p)
+            .collect();
+        let peak = these
+            .iter()
+            .flat_map(|r| r.m.trace.iter().map(|(_, e)| e.abs()))
+            .fold(0.0, f64::max);
+        let span = (peak * 1.1).clamp(100.0, PLOT_CLIP_US);
+        let clipped = if peak > PLOT_CLIP_US { ", clipped" } else { "" };
+        let mut chart = ChartBuilder::on(panel)
+            .caption(
+                format!(
+                    "{}: {} — phase error at {} PPQN out (seed {SEED}{clipped})",
+                    s.id.name(),
+                    s.id.description(),
+                    p
+                ),
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..beats, -span..span)?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&|b| format!("{b:.0}"))
+            .y_label_formatter(&|e| format!("{e:.0}"))
+            .x_desc("beat")
+            .y_desc("phase error (µs)")
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()?;
+        // Baselines first, Tactus on top. Pass-through is drawn wide underneath: where it equals
+        // the seed firmware's output (24 → 24) both stay visible.
+        for r in these.iter().rev() {
+            let colour = r.algo.colour();
+            let width = match r.algo {
+                Algo::Tactus => 2,
+                Algo::Base(Baseline::PassThrough) => 4,
+                Algo::Base(_) => 1,
+            };
+            let data: Vec<(f64, f64)> =
+                r.m.trace
+                    .iter()
+                    .map(|&(b, e)| (b, e.clamp(-span, span)))
+                    .collect();
+            chart
+                .draw_series(LineSeries::new(data, colour.stroke_width(width)))?
+                .label(r.algo.name())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+    }
+    root.present()?;
+    Ok(())
+}
