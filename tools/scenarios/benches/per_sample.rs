@@ -207,7 +207,10 @@ fn main() {
     match std::fs::create_dir_all(&dir)
         .and_then(|_| std::fs::write(dir.join("per_sample.json"), json))
     {
-        Ok(()) => println!("Wrote {}/per_sample.json", dir.display()),
+        Ok(()) => println!(
+            "Wrote {}/per_sample.json",
+            std::fs::canonicalize(&dir).unwrap_or(dir).display()
+        ),
         Err(e) => eprintln!("per_sample: could not write {}: {e}", dir.display()),
     }
 }

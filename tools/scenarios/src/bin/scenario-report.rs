@@ -123,16 +123,15 @@ fn main() {
 
     let misses = targets(&rows);
 
-    if let Err(e) = write_outputs(&out_dir, &rows, &scenarios) {
-        eprintln!(
+    match write_outputs(&out_dir, &rows, &scenarios) {
+        Err(e) => eprintln!(
             "scenario-report: could not write {}: {e}",
             out_dir.display()
-        );
-    } else {
-        println!(
-            "\nWrote {}/scenarios.json, S1.svg, S4.svg",
-            out_dir.display()
-        );
+        ),
+        Ok(()) => println!(
+            "\nWrote {}/{{scenarios.json, S1.svg, S4.svg}}",
+            std::fs::canonicalize(&out_dir).unwrap_or(out_dir).display()
+        ),
     }
     println!(
         "Report took {:.1} s; {} target(s) missed.",
