@@ -266,6 +266,8 @@ pub struct Bridge {
     /// The engine's next due time, as of the last poll.
     wake: Option<Tick>,
     last_poll: Tick,
+    /// Output gates of the previous sample (a gate can only rise in a poll).
+    gates: u32,
 }
 
 impl Bridge {
@@ -308,6 +310,7 @@ impl Bridge {
             dirty: true,
             wake: None,
             last_poll: 0,
+            gates: 0,
         }
     }
 
@@ -550,10 +553,15 @@ impl Bridge {
                 self.push_midi(m);
             }
         }
-        for i in 0..OUTPUTS {
-            if self.engine.gate(i, now) {
-                out |= 1 << i;
+        if due || self.gates != 0 {
+            let mut gates = 0;
+            for i in 0..OUTPUTS {
+                if self.engine.gate(i, now) {
+                    gates |= 1 << i;
+                }
             }
+            self.gates = gates;
+            out |= gates;
         }
         if self.reset_out {
             if is_due(now, self.reset_until) {
