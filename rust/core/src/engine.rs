@@ -431,6 +431,9 @@ impl<const N: usize> ClockEngine<N> {
     /// MIDI messages due now are queued for [`ClockEngine::pop_midi`].
     #[inline]
     pub fn poll(&mut self, now: Tick) -> u32 {
+        if self.source == Source::Master && self.master.keep_fresh(now) {
+            self.tl = self.master.timeline();
+        }
         let before = self.tracker.state();
         self.tracker.poll(now);
         if before != self.tracker.state() && self.source == Source::External {

@@ -105,7 +105,7 @@ pub const fn log2_q16(x: u32) -> i32 {
     let msb = 31 - x.leading_zeros() as i32;
     let mut int = msb - 16;
     // Mantissa in Q1.31, in [1, 2).
-    let mut m: u64 = ((x as u64) << (31 - msb)) as u64;
+    let mut m: u64 = (x as u64) << (31 - msb);
     let mut frac: i32 = 0;
     let mut bit = 1 << 15;
     while bit > 0 {

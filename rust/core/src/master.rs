@@ -67,6 +67,23 @@ impl MasterClock {
         };
     }
 
+    /// Move the anchor forward by whole position units to near `now` once it is older than
+    /// 2²⁸ ticks, so schedules stay well inside the unambiguous tick range however long the
+    /// master runs. Exact: the anchor moves along the line, not onto a rounded time. Returns
+    /// true when it moved.
+    #[inline]
+    pub fn keep_fresh(&mut self, now: Tick) -> bool {
+        let age = FineTick::from_tick(now).diff(self.tl.anchor);
+        if age < (1i64 << 60) {
+            return false;
+        }
+        let units = (age as u64 / self.tl.slope.max(1)).min(u32::MAX as u64 / 2);
+        self.tl.anchor = self.tl.anchor.plus(units * self.tl.slope);
+        self.tl.anchor_pos = self.tl.anchor_pos.wrapping_add(units as u32);
+        self.tl.horizon = self.tl.anchor_pos.wrapping_add(MASTER_REACH);
+        true
+    }
+
     /// Renumber positions (same times).
     pub fn shift_positions(&mut self, delta: u32) {
         self.tl.shift(delta);
@@ -88,6 +105,28 @@ impl MasterClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_for_hours() {
+        // 12.288 MHz ticks wrap every 350 s; a master must keep going across many wraps.
+        let rate = TickRate::new(12_288_000);
+        let mut m = MasterClock::new(rate, 120_000, 0);
+        let beat = 6_144_000u64;
+        let mut fired = 0u64;
+        let mut pos = 0u32;
+        for b in 0..(3 * 3600 * 2) {
+            let now = ((b as u64 * beat) % (1u64 << 32)) as Tick;
+            m.keep_fresh(now);
+            let t = m.timeline().time_of(pos).expect("scheduled").round();
+            assert!(
+                (t.wrapping_sub(now) as i32).abs() <= 1,
+                "beat {b}: {t} vs {now}"
+            );
+            pos = pos.wrapping_add(96);
+            fired += 1;
+        }
+        assert_eq!(fired, 21_600);
+    }
 
     #[test]
     fn tempo_change_is_continuous() {

@@ -474,9 +474,7 @@ mod tests {
         assert_eq!(&out[..n], &[0x90, 0x3C, 0x40]);
         // A new running-status note: downstream still has 0x90, but the input's status is
         // 0xC0 now, so its data bytes are program changes (status written out explicitly).
-        for b in [0x07] {
-            t.push(b);
-        }
+        t.push(0x07);
         let (out, n) = drain(&mut t);
         assert_eq!(&out[..n], &[0xC0, 0x07]);
     }

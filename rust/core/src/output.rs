@@ -8,8 +8,12 @@
 //! and cut short so that it is low again before the next pulse.
 
 use crate::ppqn::Ppqn;
-use crate::time::{is_due, Tick, TickRate};
+use crate::time::{is_due, ticks_between, Tick, TickRate};
 use crate::timeline::{pos_diff, Timeline};
+
+/// Age after which the last pulse no longer constrains spacing or gates (a quarter of the tick
+/// range: about 87 s at Rack's rate, 9 min on the chip).
+const STALE_TICKS: u32 = 1 << 30;
 
 /// Settings of one output, in microseconds so they survive tick-rate changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +156,10 @@ impl ClockOutput {
     /// Fire if due at `now`; returns true when a pulse starts. At most one pulse per call.
     #[inline]
     pub fn poll(&mut self, now: Tick, tl: &Timeline) -> bool {
+        // Forget a pulse from long ago before the wrapping comparisons could misread it.
+        if self.fired && ticks_between(self.last_fire, now) > STALE_TICKS {
+            self.fired = false;
+        }
         match self.due {
             Some(d) if is_due(now, d) => {
                 self.fire(now, tl);
@@ -182,7 +190,8 @@ impl ClockOutput {
     /// Gate level at `now`.
     #[inline]
     pub fn gate(&self, now: Tick) -> bool {
-        self.fired && !is_due(now, self.gate_until)
+        self.fired
+            && ticks_between(self.last_fire, now) < ticks_between(self.last_fire, self.gate_until)
     }
 
     /// When the next pulse is due, if known.

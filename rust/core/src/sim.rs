@@ -14,6 +14,8 @@ pub enum SimEvent {
         output: usize,
         /// Absolute time in ticks.
         at: u64,
+        /// Musical position of the pulse (1/96 beat).
+        pos: u32,
     },
     /// A MIDI message at `at`.
     Midi {
@@ -73,7 +75,14 @@ pub fn run<const N: usize>(
             let fired = engine.poll(wrap(now));
             for i in 0..N {
                 if fired & (1 << i) != 0 {
-                    on_event(SimEvent::Pulse { output: i, at: now });
+                    let o = engine.output(i).expect("output index");
+                    let units = o.config().ppqn.units();
+                    let pos = o.next_pos().wrapping_sub(units);
+                    on_event(SimEvent::Pulse {
+                        output: i,
+                        at: now,
+                        pos,
+                    });
                 }
             }
             while let Some(msg) = engine.pop_midi() {

@@ -13,8 +13,10 @@ pub struct TickRate(u32);
 impl TickRate {
     /// Lowest accepted rate: below it a 1 ms pulse would be under 10 ticks.
     pub const MIN: u32 = 10_000;
-    /// Highest accepted rate: keeps a 60 s interval (1 BPM at 1 PPQN) inside `u32`.
-    pub const MAX: u32 = 60_000_000;
+    /// Highest accepted rate (2²⁴): keeps 90 s (1 BPM at 1 PPQN, with headroom) inside the
+    /// signed 32-bit range the tracker compares in. Rack uses fewer ticks per sample above
+    /// 48 kHz to stay under it.
+    pub const MAX: u32 = 1 << 24;
     /// Rack's sub-sample factor: ticks per audio sample.
     pub const SUBSAMPLE: u32 = 256;
 
@@ -38,6 +40,16 @@ impl TickRate {
     /// Ticks per second.
     pub const fn hz(self) -> u32 {
         self.0
+    }
+
+    /// The rate and sub-sample factor for a sample rate: the largest power of two up to 256
+    /// ticks per sample that keeps the rate at or below [`TickRate::MAX`].
+    pub const fn for_sample_rate(sample_rate_hz: u32) -> (Self, u32) {
+        let mut sub = Self::SUBSAMPLE;
+        while sub > 1 && (sample_rate_hz as u64) * (sub as u64) > Self::MAX as u64 {
+            sub /= 2;
+        }
+        (Self::new(sample_rate_hz.saturating_mul(sub)), sub)
     }
 
     /// Microseconds → ticks, saturating.
@@ -108,12 +120,24 @@ mod tests {
         assert_eq!(TickRate::new(0).hz(), TickRate::MIN);
         assert_eq!(TickRate::from_sample_rate(48_000).hz(), 12_288_000);
         assert_eq!(TickRate::from_sample_rate(10_000_000).hz(), TickRate::MAX);
+        assert_eq!(
+            TickRate::for_sample_rate(48_000),
+            (TickRate::new(12_288_000), 256)
+        );
+        assert_eq!(
+            TickRate::for_sample_rate(96_000),
+            (TickRate::new(12_288_000), 128)
+        );
+        assert_eq!(
+            TickRate::for_sample_rate(192_000),
+            (TickRate::new(12_288_000), 64)
+        );
+        assert_eq!(TickRate::for_sample_rate(44_100).1, 256);
         let r = TickRate::new(2_000_000);
         assert_eq!(r.ticks_from_micros(320), 640);
         assert_eq!(r.micros_from_ticks(640), 320);
         assert_eq!(r.ticks_from_micros_signed(-50_000), -100_000);
-        // 60 s at the highest Rack rate still fits.
-        let rack = TickRate::from_sample_rate(192_000);
-        assert!(rack.ticks_from_micros(60_000_000) < u32::MAX);
+        // 90 s at the highest rate still fits the signed range.
+        assert!(TickRate::new(u32::MAX).ticks_from_micros(90_000_000) < i32::MAX as u32);
     }
 }

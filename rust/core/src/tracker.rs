@@ -51,12 +51,15 @@ const RESPONSE_TABLE: [u32; 9] = [
 ];
 /// Default response: per-beat ω ≈ 0.15, a time constant of about 6.5 beats.
 pub const DEFAULT_RESPONSE: u8 = 162;
-/// Highest tempo accepted, in BPM (faster intervals are treated as spurious).
-pub const MAX_BPM: u32 = 3000;
+/// Highest tempo accepted, in BPM (faster intervals are treated as spurious). Leaves headroom
+/// above the 3000 BPM the engine promises, so a jittery 3000 BPM clock is still followed.
+pub const MAX_BPM: u32 = 4000;
 /// Lowest tempo accepted, in BPM (longer gaps restart acquisition).
 pub const MIN_BPM: u32 = 1;
 /// Consecutive same-sign outliers that restart the loop from the real pulses.
 const OUTLIER_RUN: u8 = 3;
+/// Longest in-phase gap (in pulses) that a resume counts as dropped pulses, not a stop.
+const RESUME_DROPOUT_PULSES: u64 = 8;
 /// Consecutive inliers needed for [`LockState::Locked`].
 const LOCK_INLIERS: u8 = 3;
 
@@ -221,7 +224,9 @@ impl BeatTracker {
         self.memory_max = ((4 * Q30_ONE) / (b.max(1) as u64)).clamp(3, 60_000) as u16;
         let per_minute = self.cfg.rate.hz() as u64 * 60;
         self.min_period = (per_minute / (MAX_BPM as u64 * ppqn as u64)).max(1) as u32;
-        self.max_period = (per_minute / (MIN_BPM as u64 * ppqn as u64)).min(i32::MAX as u64) as u32;
+        // 1.5× headroom below MIN_BPM, so a jittery 1 BPM clock is still one clock.
+        self.max_period =
+            (per_minute * 3 / (2 * MIN_BPM as u64 * ppqn as u64)).min(i32::MAX as u64) as u32;
     }
 
     /// The configuration in use.
@@ -341,7 +346,19 @@ impl BeatTracker {
             self.pos0 = self.pos0.wrapping_sub(self.units);
             return self.first_pulse(t);
         }
-        self.pos0 = self.pos0.wrapping_add(self.units);
+        // A short dropout that comes back in phase missed whole pulses: count them. A longer
+        // gap is a stop, and the clock resumes with the next pulse.
+        let p = self.period >> 32;
+        let gap = ticks_between(self.last_pulse, t) as u64;
+        let k = (gap + p / 2) / p.max(1);
+        let in_phase = gap.abs_diff(k * p) <= p / 4;
+        let pulses = if in_phase && k <= RESUME_DROPOUT_PULSES {
+            self.missed_total = self.missed_total.wrapping_add(k as u32 - 1);
+            k as u32
+        } else {
+            1
+        };
+        self.pos0 = self.pos0.wrapping_add(self.units * pulses);
         self.t0 = FineTick::from_tick(t);
         self.t1 = self.t0.plus(self.period);
         self.provisional = true;
@@ -388,10 +405,17 @@ impl BeatTracker {
             return PulseVerdict::Ignored;
         }
         let mut missed: u32 = 0;
-        if e > p / 2 && self.abnormal == 0 {
+        if e > p / 2 {
             let k = ((e + p / 2) / p.max(1)) as u64;
-            missed = k.min(u8::MAX as u64) as u32;
-            e -= missed as i64 * p;
+            // After an on-time pulse, lateness by whole periods is dropped pulses. After an
+            // outlier it could be a slower tempo instead, so then the raw interval itself must
+            // be close to a whole number of periods too.
+            let interval = ((ticks_between(self.last_pulse, t) as u64) << 32) as i64;
+            let whole = (k as i64 + 1) * p;
+            if self.abnormal == 0 || interval.abs_diff(whole) <= (p / 4) as u64 {
+                missed = k.min(u8::MAX as u64) as u32;
+                e -= missed as i64 * p;
+            }
         }
         let thr = self.threshold();
         let outlier = e.unsigned_abs() > thr;
@@ -640,7 +664,7 @@ impl BeatTracker {
 
     /// Estimated beat length in whole ticks (0 when unknown).
     pub fn beat_ticks(&self) -> u64 {
-        (self.period_q32() >> 16) * self.cfg.ppqn.value() as u64 >> 16
+        ((self.period_q32() >> 16) * self.cfg.ppqn.value() as u64) >> 16
     }
 
     /// Tempo in milli-BPM (0 when unknown).

@@ -7,11 +7,12 @@ use crate::scenario::{nearest, Scenario};
 pub struct Metrics {
     /// Output PPQN evaluated.
     pub out_ppqn: u32,
-    /// RMS of the phase error about its mean (jitter) inside the evaluation window, µs.
+    /// RMS of the phase error about its mean (jitter) over the steady-state second half, µs.
     pub jitter_rms_us: f64,
-    /// Largest deviation of the phase error from its mean inside the window, µs.
+    /// Largest deviation of the phase error from its mean over the second half, µs.
     pub jitter_max_us: f64,
-    /// Mean phase error against the true grid (latency; transport delay shows here), µs.
+    /// Mean phase error against the true grid over the second half (latency; transport delay
+    /// shows here), µs.
     pub mean_us: f64,
     /// Input jitter RMS over output jitter RMS (both about their means), dB; `None` for a
     /// clean input.
@@ -28,7 +29,7 @@ pub struct Metrics {
     pub trace: Vec<(f64, f64)>,
 }
 
-/// Warm-up excluded from jitter and count statistics (every follower needs a beat or two).
+/// Warm-up excluded from count statistics (every follower needs a beat or two).
 pub const WARMUP_BEATS: f64 = 4.0;
 /// Error bound for "locked" and "settled".
 pub const LOCK_BOUND_S: f64 = 0.001;
@@ -68,9 +69,12 @@ pub fn evaluate(s: &Scenario, ppqn: u32, outputs: &[f64]) -> Metrics {
         errs.push((i, e));
         m.trace.push((i as f64 / ppqn as f64, e * 1e6));
     }
+    // Jitter is a steady-state figure: the second half of the run (acquisition is what
+    // beats-to-lock describes). Counts cover everything after the warm-up.
+    let steady_idx = start_idx.max(grid.len() / 2);
     let window: Vec<f64> = errs
         .iter()
-        .filter(|(i, _)| *i >= start_idx && *i < end_idx)
+        .filter(|(i, _)| *i >= steady_idx && *i < end_idx)
         .map(|(_, e)| *e)
         .collect();
     let missing_or_doubled: usize = hits

@@ -85,13 +85,13 @@ impl ScenarioId {
         let steady = |bpm: f64| move |_beat: f64| bpm;
         match self {
             ScenarioId::S1 => {
-                Scenario::new(self, 24, &[24, 4], 64.0, steady(120.0)).jitter(&mut rng, 0.001)
+                Scenario::new(self, 24, &[24, 4], 128.0, steady(120.0)).jitter(&mut rng, 0.001)
             }
-            ScenarioId::S2 => Scenario::new(self, 24, &[24, 4], 64.0, steady(120.0))
+            ScenarioId::S2 => Scenario::new(self, 24, &[24, 4], 128.0, steady(120.0))
                 .jitter(&mut rng, 0.0005)
                 .quantise(256.0 / 48_000.0),
             ScenarioId::S3 => {
-                Scenario::new(self, 24, &[24, 4], 64.0, steady(120.0)).quantise(0.001)
+                Scenario::new(self, 24, &[24, 4], 128.0, steady(120.0)).quantise(0.001)
             }
             ScenarioId::S4 => {
                 let mut s = Scenario::new(self, 24, &[24, 4], 48.0, |b: f64| {

@@ -54,7 +54,7 @@ pub fn run_tactus(s: &Scenario, cfg: TactusRun) -> (Vec<Vec<f64>>, Vec<f64>) {
         end,
         (hz / 1000.0) as u64,
         |ev| match ev {
-            SimEvent::Pulse { output, at } => {
+            SimEvent::Pulse { output, at, .. } => {
                 if let Some(v) = per_out.get_mut(output) {
                     v.push(at as f64 / hz);
                 }
