@@ -156,6 +156,9 @@ struct Bridge : Module {
 	// Written by the engine thread, read by the panel and dataToJson (plain values).
 	bool running = true;
 	int restoreRunning = -1;
+	// Apply the settings before the next sample (cables are connected after the constructor and
+	// dataFromJson run, so the first sample must not use the constructor's view of them).
+	bool settingsPending = true;
 	float bpmVolts = 0.f;
 	uint32_t shownTempo = 120000;
 	uint32_t shownSource = TACTUS_SOURCE_MASTER;
@@ -203,7 +206,6 @@ struct Bridge : Module {
 		settingsDivider.setDivision(16);
 		statusDivider.setDivision(64);
 		bridge = tactus_bridge_new(sampleRate);
-		updateSettings();
 	}
 
 	~Bridge() override {
@@ -225,7 +227,7 @@ struct Bridge : Module {
 		tactus_bridge_free(bridge);
 		bridge = tactus_bridge_new(sampleRate);
 		restoreRunning = -1;
-		updateSettings();
+		settingsPending = true;
 	}
 
 	void updateSettings() {
@@ -286,8 +288,10 @@ struct Bridge : Module {
 			tactus_bridge_set_running(bridge, restoreRunning != 0);
 			restoreRunning = -1;
 		}
-		if (settingsDivider.process())
+		if (settingsDivider.process() || settingsPending) {
+			settingsPending = false;
 			updateSettings();
+		}
 		// MIDI in: each message at its frame, before this sample's CV.
 		while (midiInput.tryPop(&inMessage, args.frame)) {
 			if (!inMessage.bytes.empty())
@@ -351,6 +355,7 @@ struct Bridge : Module {
 			restoreRunning = json_is_true(j) ? 1 : 0;
 		midiPortFromJson(json_object_get(rootJ, "midiInput"), &midiInput);
 		midiPortFromJson(json_object_get(rootJ, "midiOutput"), &midiOutput);
+		settingsPending = true;
 	}
 
 	// midi::Port::fromJson trusts the field types (a non-string deviceName would throw), so it
