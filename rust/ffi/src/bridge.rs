@@ -29,8 +29,6 @@ pub const DEFAULT_INPUT_PPQN: Ppqn = Ppqn::P4;
 pub const MASTER_MILLI_BPM: (u32, u32) = (30_000, 300_000);
 /// Latency offset range in µs (each way).
 pub(crate) const MAX_OFFSET_US: i32 = 50_000;
-/// Highest tick rate Rack runs at: 2²⁴ ticks per second.
-pub(crate) const MAX_TICK_RATE: u32 = 1 << 24;
 /// Sample rate assumed for garbage input (NaN, zero, negative).
 pub(crate) const FALLBACK_SAMPLE_RATE: u32 = 48_000;
 /// The engine is polled at least this often (samples) even when nothing is due, so that clock
@@ -41,23 +39,20 @@ pub(crate) const RESET_TRIGGER_US: u32 = 1_000;
 /// Smallest distance between two pulses of one CV output (µs).
 pub(crate) const OUTPUT_MIN_SPACING_US: u32 = 100;
 
-/// Ticks per sample for a sample rate: the largest power of two ≤ 256 that keeps the tick rate
-/// at or below 2²⁴ per second (256 up to 65.5 kHz, 128 at 96 kHz, 64 at 192 kHz).
-pub const fn subsample_for(sample_rate_hz: u32) -> u32 {
-    let mut s = TickRate::SUBSAMPLE;
-    while s > 1 && sample_rate_hz as u64 * s as u64 > MAX_TICK_RATE as u64 {
-        s /= 2;
-    }
-    s
-}
-
 /// A sample rate from the host as whole Hz; NaN, ±∞ and values below 1 kHz give 48 kHz,
-/// values above 2²⁴ Hz are clamped.
+/// values above [`TickRate::MAX`] Hz are clamped.
 pub fn sanitize_sample_rate(sample_rate: f32) -> u32 {
     if !sample_rate.is_finite() || sample_rate < 1_000.0 {
         return FALLBACK_SAMPLE_RATE;
     }
-    (sample_rate.round() as u32).min(MAX_TICK_RATE)
+    (sample_rate.round() as u32).min(TickRate::MAX)
+}
+
+/// Tick rate and ticks per sample for a (sanitized) sample rate: the core's
+/// [`TickRate::for_sample_rate`] (256 ticks per sample up to 65.5 kHz, 128 at 96 kHz, 64 at
+/// 192 kHz, never more than 2²⁴ ticks per second).
+fn tick_rate(sample_rate_hz: u32) -> (TickRate, u32) {
+    TickRate::for_sample_rate(sample_rate_hz)
 }
 
 /// Gate length of the CV clock outputs.
@@ -275,8 +270,7 @@ impl Bridge {
     pub fn new(sample_rate: f32) -> Self {
         let cfg = Config::default();
         let sample_rate = sanitize_sample_rate(sample_rate);
-        let subsample = subsample_for(sample_rate);
-        let rate = TickRate::new(sample_rate * subsample);
+        let (rate, subsample) = tick_rate(sample_rate);
         let mut ecfg = EngineConfig::new(rate, cfg.input_ppqn);
         ecfg.master_milli_bpm = cfg.master_milli_bpm;
         ecfg.spp_on_reset = cfg.spp_on_reset;
@@ -406,8 +400,7 @@ impl Bridge {
         if sr == self.sample_rate {
             return;
         }
-        let sub = subsample_for(sr);
-        let rate = TickRate::new(sr * sub);
+        let (rate, sub) = tick_rate(sr);
         self.engine.set_rate(rate, self.now, self.now);
         self.dirty = true;
         self.clock_in.set_config(EdgeConfig::RACK, rate, sub);
@@ -638,19 +631,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn subsample_keeps_the_rate_under_2_pow_24() {
-        assert_eq!(subsample_for(44_100), 256);
-        assert_eq!(subsample_for(48_000), 256);
-        assert_eq!(subsample_for(65_536), 256);
-        assert_eq!(subsample_for(88_200), 128);
-        assert_eq!(subsample_for(96_000), 128);
-        assert_eq!(subsample_for(192_000), 64);
-        assert_eq!(subsample_for(768_000), 16);
-        assert_eq!(subsample_for(MAX_TICK_RATE), 1);
+    fn tick_rate_stays_at_or_under_2_pow_24() {
+        for (sr, sub) in [
+            (44_100, 256),
+            (48_000, 256),
+            (65_536, 256),
+            (88_200, 128),
+            (96_000, 128),
+            (192_000, 64),
+            (768_000, 16),
+        ] {
+            let b = Bridge::new(sr as f32);
+            assert_eq!((b.subsample, b.rate.hz()), (sub, sr * sub), "{sr} Hz");
+        }
         assert_eq!(sanitize_sample_rate(f32::NAN), FALLBACK_SAMPLE_RATE);
         assert_eq!(sanitize_sample_rate(-1.0), FALLBACK_SAMPLE_RATE);
         assert_eq!(sanitize_sample_rate(f32::INFINITY), FALLBACK_SAMPLE_RATE);
-        assert_eq!(sanitize_sample_rate(1e12), MAX_TICK_RATE);
+        assert_eq!(sanitize_sample_rate(1e12), TickRate::MAX);
+        let huge = Bridge::new(1e12);
+        assert!(huge.rate.hz() <= TickRate::MAX && huge.subsample == 1);
     }
 
     #[test]
