@@ -64,9 +64,10 @@ std::vector<std::string> ppqnLabels() {
 	return labels;
 }
 
-// A snapped knob value as a PPQN table index (NaN and negatives read as 0).
+// A snapped knob value as a PPQN table index (NaN and negatives read as 0; tactus_ppqn_at
+// clamps the top, this only keeps the float-to-integer conversion defined).
 uint32_t indexOf(float v) {
-	return v > 0.f ? (uint32_t)(v + 0.5f) : 0;
+	return v > 0.f ? (uint32_t)std::min(v + 0.5f, 1000.f) : 0;
 }
 
 const char* lockName(uint32_t lock) {
