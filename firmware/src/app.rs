@@ -1,0 +1,534 @@
+//! The main loop: owns the [`ClockEngine`] and the MIDI thru buffer, and schedules the clock.
+//!
+//! All musical decisions are the engine's. This loop only moves data between it and the hardware:
+//!
+//! 1. **Pulses** come from the capture handler as 32-bit timestamps and go to
+//!    [`ClockEngine::on_pulse`] here, in thread context: the engine's per-pulse work (64-bit
+//!    fixed point) takes far too long for an interrupt (see `make bench`).
+//! 2. **Clock bytes** are written by the compare handler at their exact tick. After every change
+//!    the loop *plans* the next one: it asks [`ClockEngine::next_due`], runs a copy of the engine
+//!    to that time ([`ClockEngine::poll`] on a clone) to learn exactly what the engine will emit
+//!    there, sends any message that must precede the clock (a Start that lands on this beat) and
+//!    arms the handler. Once the byte is out, it *commits*: the same `poll` on the real engine.
+//!    Between planning and committing the engine is not touched when the armed time is near
+//!    (closer than [`GUARD`]); a pulse that arrives then waits until just after the clock. So the
+//!    engine sees exactly the byte stream that went out, and the clock is never late because
+//!    the loop was busy.
+//! 3. **Other bytes** (Stop, MIDI thru) go out from here, only when the line will be idle again
+//!    before the next armed clock; thru bytes never delay a clock.
+
+use tactus_core::midi::MidiThru;
+use tactus_core::ppqn::UNITS_PER_BEAT;
+use tactus_core::time::{is_due, signed_diff};
+use tactus_core::tracker::LockState;
+use tactus_core::{ClockEngine, EngineConfig, MidiOutEvent, Ppqn, StartAlign, TickRate};
+
+use crate::hw::{self, Shared, ARM_ARMED, ARM_FIRED, ARM_IDLE, FRAME, FW_STATS, LEAD, TICK_HZ};
+
+/// Bytes of MIDI thru buffer (whole messages; longer SysEx is dropped whole).
+pub const THRU_BYTES: usize = 32;
+/// No engine change (pulse, button, PPQN, loss poll) starts this close to an armed clock (3 ms):
+/// the longest change plus re-planning must finish before the compare fires (the simulator
+/// measures about 1.4 ms at most; `make bench-firmware` prints it, and the tests fail if a
+/// change ever overlaps an armed clock).
+const GUARD: u32 = 6_000;
+/// A byte goes out only if the line is idle again this long before the armed clock.
+const TX_MARGIN: u32 = 24;
+/// Loss detection: poll the engine this often when nothing else happens.
+const POLL_MS: u8 = 4;
+/// Button: pressed after this many 1 ms samples low in a row, released after `DEBOUNCE_MS` high.
+const PRESS_MS: u8 = 2;
+/// PPQN switches: a new setting counts after this many 1 ms samples unchanged.
+const DEBOUNCE_MS: u8 = 8;
+/// LED: flash length on a beat while running, and the blip while stopped with a clock present.
+const LED_BEAT_MS: u8 = 50;
+const LED_READY_MS: u8 = 5;
+/// LED blink period bit while waiting for a clock (2^20 ticks ≈ 0.52 s on, 0.52 s off).
+const LED_WAIT_BIT: u32 = 1 << 20;
+
+/// A small FIFO of bytes.
+struct Bytes<const N: usize> {
+    buf: [u8; N],
+    head: u8,
+    len: u8,
+}
+
+impl<const N: usize> Bytes<N> {
+    const fn new() -> Self {
+        Bytes {
+            buf: [0; N],
+            head: 0,
+            len: 0,
+        }
+    }
+    fn push(&mut self, b: u8) {
+        if (self.len as usize) < N {
+            self.buf[(self.head as usize + self.len as usize) % N] = b;
+            self.len += 1;
+        }
+    }
+    fn pop(&mut self) -> Option<u8> {
+        if self.len == 0 {
+            return None;
+        }
+        let b = self.buf[self.head as usize % N];
+        self.head = ((self.head as usize + 1) % N) as u8;
+        self.len -= 1;
+        Some(b)
+    }
+}
+
+/// Input PPQN from PB1/PB2 (to ground, pulled up): open = 1, PB1 = 2, PB2 = 4, both = 24.
+fn ppqn_from_pins(pinb: u8) -> Ppqn {
+    let (pb1_low, pb2_low) = (pinb & 2 == 0, pinb & 4 == 0);
+    if pb1_low && pb2_low {
+        Ppqn::P24
+    } else if pb2_low {
+        Ppqn::P4
+    } else if pb1_low {
+        Ppqn::P2
+    } else {
+        Ppqn::P1
+    }
+}
+
+/// One out-of-line copy of each engine entry point called from several places (they are
+/// `#[inline]` in the core, and flash is tight).
+#[inline(never)]
+fn poll(e: &mut ClockEngine<0>, now: u32) {
+    e.poll(now);
+}
+
+#[inline(never)]
+fn next_due(e: &ClockEngine<0>) -> Option<u32> {
+    e.next_due()
+}
+
+#[inline(never)]
+fn pop_midi(e: &mut ClockEngine<0>) -> Option<MidiOutEvent> {
+    e.pop_midi()
+}
+
+// The engine's entry points, out of line: keeps the main loop's own code small and readable
+// in `avr-nm --size-sort` (each is called once).
+#[inline(never)]
+fn on_pulse(e: &mut ClockEngine<0>, t: u32) {
+    e.on_pulse(t);
+}
+
+/// The button: Start on the next beat, or Stop now.
+#[inline(never)]
+fn toggle(e: &mut ClockEngine<0>, now: u32) {
+    if e.running() {
+        e.stop(now);
+    } else {
+        e.start(now, StartAlign::NextBeat);
+    }
+}
+
+#[inline(never)]
+fn set_input_ppqn(e: &mut ClockEngine<0>, p: Ppqn) {
+    e.set_input_ppqn(p);
+}
+
+/// A copy of the engine to run ahead on. `Clone` would do, but its field-by-field code is
+/// ~2 KB of AVR instructions; the engine is plain data (no heap, no references, no drop glue,
+/// checked below), so a byte copy is the same clone.
+#[inline(never)]
+fn copy_engine(e: &ClockEngine<0>) -> ClockEngine<0> {
+    const { assert!(!core::mem::needs_drop::<ClockEngine<0>>()) };
+    // SAFETY: a bitwise copy of a value without drop glue or ownership; the original stays valid.
+    unsafe { core::ptr::read(e) }
+}
+
+/// True while a byte written to end at `line_free` is still on the line. Only the next two
+/// frames count as "ahead": a time from long ago (the tick counter wraps every 36 minutes, and a
+/// wrapping difference misreads anything older than half of that) never blocks the line.
+fn line_busy(line_free: u32, now: u32) -> bool {
+    let ahead = signed_diff(line_free, now);
+    ahead > 0 && ahead <= 2 * FRAME as i32
+}
+
+fn later(a: u32, b: u32) -> u32 {
+    if is_due(a, b) {
+        a
+    } else {
+        b
+    }
+}
+
+/// Ticks since `t0`, saturated to u16, folded into a maximum.
+fn note_max(max: &Shared<u16>, t0: u32) {
+    let d = hw::now().wrapping_sub(t0).min(u16::MAX as u32) as u16;
+    if d > max.get() {
+        max.set(d);
+    }
+}
+
+/// Everything the main loop owns.
+pub struct App {
+    engine: ClockEngine<0>,
+    thru: MidiThru<THRU_BYTES>,
+    /// Our own non-clock bytes (Start, Stop): ahead of thru traffic.
+    prio: Bytes<4>,
+    /// A byte taken from `prio`/`thru` that waits for the line.
+    pending: Option<u8>,
+    /// When the last byte written leaves the line (see [`App::line_free`]).
+    line_free: u32,
+    /// The clock position whose preceding message (Start) was already sent.
+    presend: Option<u32>,
+    /// A due time the compare could not take (the engine would not emit a clock there).
+    soft_due: Option<u32>,
+    /// Milliseconds since the last loss poll.
+    poll_ms: u8,
+    // inputs
+    last_tick: u8,
+    button_down: bool,
+    button_ms: u8,
+    cand: u8,
+    cand_ms: u8,
+    stable: u8,
+    want_toggle: bool,
+    want_ppqn: Option<Ppqn>,
+    // LED
+    /// Milliseconds the beat flash stays on.
+    led_ms: u8,
+    led_on: bool,
+}
+
+impl App {
+    /// The power-up state: transport stopped, MIDI clock follows the input as soon as it starts.
+    pub fn new(now: u32, pinb: u8) -> Self {
+        let mut cfg = EngineConfig::new(TickRate::new(TICK_HZ), ppqn_from_pins(pinb));
+        cfg.stop_on_loss = true;
+        cfg.spp_on_reset = false;
+        let mut engine = ClockEngine::new(cfg, [], now);
+        engine.set_running_silently(false);
+        App {
+            engine,
+            thru: MidiThru::new(),
+            prio: Bytes::new(),
+            pending: None,
+            line_free: now,
+            presend: None,
+            soft_due: None,
+            poll_ms: 0,
+            last_tick: hw::TICKS.get(),
+            button_down: pinb & 1 == 0,
+            button_ms: 0,
+            cand: pinb & 6,
+            cand_ms: DEBOUNCE_MS,
+            stable: pinb & 6,
+            want_toggle: false,
+            want_ppqn: None,
+            led_ms: 0,
+            led_on: false,
+        }
+    }
+
+    /// One pass of the main loop.
+    pub fn step(&mut self) {
+        while let Some(b) = hw::pop_rx() {
+            self.thru.push(b);
+        }
+        if hw::ARM.get() == ARM_FIRED {
+            self.commit();
+        }
+        self.inputs();
+        let now = hw::now();
+        if self.may_change(now) {
+            let t0 = now;
+            let mut changed = true;
+            if let Some(t) = hw::pop_pulse() {
+                on_pulse(&mut self.engine, t);
+            } else if self.want_toggle {
+                self.want_toggle = false;
+                self.presend = None;
+                toggle(&mut self.engine, now);
+            } else if let Some(p) = self.want_ppqn.take() {
+                set_input_ppqn(&mut self.engine, p);
+            } else if self.soft_due.is_some_and(|d| is_due(now, d)) || self.poll_ms >= POLL_MS {
+                changed = self.poll_now(now);
+            } else {
+                changed = false;
+            }
+            if changed {
+                self.drain_engine();
+                self.plan();
+                note_max(&FW_STATS.max_change, t0);
+            }
+        }
+        self.service_tx();
+        self.led();
+        FW_STATS
+            .thru_dropped
+            .set(self.thru.dropped().min(255) as u8);
+        let tx_waiting = self.pending.is_some() || self.prio.len > 0 || !self.thru.is_empty();
+        // Work held back by the guard waits for the clock's compare interrupt: sleep till then.
+        let can_change = self.may_change(hw::now());
+        let changes = self.want_toggle || self.want_ppqn.is_some();
+        hw::sleep_unless(|| {
+            tx_waiting
+                || (can_change && (changes || hw::pulse_pending()))
+                || hw::rx_pending()
+                || hw::ARM.get() == ARM_FIRED
+                || hw::TICKS.get() != self.last_tick
+        });
+    }
+
+    /// When the line is free, as seen at `now` (`now` if it already is).
+    fn line_free(&self, now: u32) -> u32 {
+        if line_busy(self.line_free, now) {
+            self.line_free
+        } else {
+            now
+        }
+    }
+
+    /// True when the engine may be changed now: no clock is armed within [`GUARD`].
+    fn may_change(&self, now: u32) -> bool {
+        match hw::ARM.get() {
+            ARM_IDLE => true,
+            ARM_ARMED => {
+                let at = hw::critical(|| hw::ARM_AT.get());
+                signed_diff(at, now) > GUARD as i32
+            }
+            _ => false,
+        }
+    }
+
+    /// Loss detection (and a due time the compare could not take). Returns true if anything
+    /// changed that needs a new plan.
+    fn poll_now(&mut self, now: u32) -> bool {
+        self.poll_ms = 0;
+        if self.soft_due.is_none() && next_due(&self.engine).is_some_and(|d| is_due(now, d)) {
+            return false; // the armed clock is about to go: commit polls
+        }
+        let before = (self.engine.lock_state(), self.engine.running());
+        poll(&mut self.engine, now);
+        let after = (self.engine.lock_state(), self.engine.running());
+        self.soft_due.is_some() || before != after
+    }
+
+    /// Queue whatever the engine emitted outside a planned clock.
+    fn drain_engine(&mut self) {
+        while let Some(m) = pop_midi(&mut self.engine) {
+            if m == MidiOutEvent::Clock {
+                // Only a due time the compare could not take ends up here.
+                FW_STATS.late_main.bump();
+            }
+            self.queue(m);
+        }
+    }
+
+    fn queue(&mut self, m: MidiOutEvent) {
+        let (b, n) = m.encode();
+        for &x in &b[..n] {
+            self.prio.push(x);
+        }
+    }
+
+    /// Plan the next clock: see the module docs.
+    fn plan(&mut self) {
+        let t0 = hw::now();
+        self.soft_due = None;
+        if hw::disarm() == ARM_FIRED {
+            return; // committed first, then planned again
+        }
+        let Some(due) = next_due(&self.engine) else {
+            return;
+        };
+        // Not before the byte on the line has left it.
+        let now = hw::now();
+        let mut at = later(due, self.line_free(now).wrapping_add(TX_MARGIN));
+        let mut preview = copy_engine(&self.engine);
+        poll(&mut preview, at);
+        let mut clock = false;
+        let mut before = [0u8; 4];
+        let mut nb = 0;
+        while let Some(m) = pop_midi(&mut preview) {
+            match m {
+                MidiOutEvent::Clock => clock = true,
+                // Start/Continue/Song Position belong before the clock they announce.
+                MidiOutEvent::Start | MidiOutEvent::Continue | MidiOutEvent::SongPosition(_)
+                    if !clock =>
+                {
+                    let (b, n) = m.encode();
+                    for &x in &b[..n] {
+                        if nb < before.len() {
+                            before[nb] = x;
+                            nb += 1;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !clock {
+            self.soft_due = Some(at);
+            return;
+        }
+        let id = self.engine.midi_output().next_pos();
+        if nb > 0 && self.presend != Some(id) {
+            for &x in &before[..nb] {
+                self.prio.push(x);
+            }
+            self.presend = Some(id);
+        }
+        // Room for everything that must go out before the clock.
+        let waiting = self.prio.len as u32 + self.pending.is_some() as u32;
+        if self.presend == Some(id) && waiting > 0 {
+            let now = hw::now();
+            let start = self.line_free(now);
+            at = later(at, start.wrapping_add(waiting * (FRAME + 2) + TX_MARGIN));
+        }
+        while !hw::arm(at) {
+            at = hw::now().wrapping_add(LEAD + 2 * hw::ARM_SAFETY);
+        }
+        note_max(&FW_STATS.max_plan, t0);
+    }
+
+    /// The armed clock went out: let the engine emit it, then plan the next one.
+    fn commit(&mut self) {
+        let t0 = hw::now();
+        let at = hw::critical(|| hw::ARM_AT.get());
+        let id = self.engine.midi_output().next_pos();
+        let s = &FW_STATS;
+        // The engine must fire exactly this clock now. If it was changed too close to the armed
+        // time and moved the clock later, fire it at its new time so the count stays exact.
+        let t = match next_due(&self.engine) {
+            Some(d) if !is_due(at, d) => {
+                s.guard_miss.bump();
+                d
+            }
+            _ => at,
+        };
+        poll(&mut self.engine, t);
+        let mut clock = false;
+        while let Some(m) = pop_midi(&mut self.engine) {
+            let announced = matches!(
+                m,
+                MidiOutEvent::Start | MidiOutEvent::Continue | MidiOutEvent::SongPosition(_)
+            );
+            if m == MidiOutEvent::Clock && !clock {
+                clock = true;
+            } else if announced && !clock && self.presend == Some(id) {
+                // Already sent ahead of the clock.
+            } else {
+                if announced && !clock {
+                    s.late_prefix.bump();
+                }
+                self.queue(m);
+            }
+        }
+        if !clock {
+            s.desync.bump();
+        }
+        self.presend = None;
+        self.line_free = at.wrapping_add(FRAME + 2);
+        hw::ARM.set(ARM_IDLE);
+        if clock && id % (UNITS_PER_BEAT) == 0 {
+            self.led_ms = if self.engine.running() {
+                LED_BEAT_MS
+            } else {
+                LED_READY_MS
+            };
+            self.led();
+        }
+        self.plan();
+        note_max(&s.max_commit, t0);
+    }
+
+    /// Write the next non-clock byte if the line is free and stays clear of the armed clock.
+    fn service_tx(&mut self) {
+        if self.pending.is_none() {
+            self.pending = self.prio.pop().or_else(|| self.thru.pop());
+        }
+        let Some(b) = self.pending else {
+            return;
+        };
+        let line_free = self.line_free;
+        let sent = hw::critical(|| {
+            let now = hw::now_raw();
+            if line_busy(line_free, now) {
+                return None;
+            }
+            match hw::ARM.get() {
+                ARM_FIRED => return None,
+                ARM_ARMED => {
+                    let room = signed_diff(hw::ARM_AT.get(), now);
+                    if room < (FRAME + TX_MARGIN) as i32 {
+                        return None;
+                    }
+                }
+                _ => {}
+            }
+            hw::uart_write(b);
+            Some(now)
+        });
+        if let Some(now) = sent {
+            self.pending = None;
+            self.line_free = now.wrapping_add(FRAME + 2);
+            if self.soft_due.is_some() {
+                // The line was busy when a due time could not be armed: try again now.
+                self.plan();
+            }
+        }
+    }
+
+    /// Debounce the button and the PPQN switches once per millisecond. The button acts after
+    /// two samples low (a press is never missed or doubled: release needs `DEBOUNCE_MS` high);
+    /// the switches after `DEBOUNCE_MS` unchanged samples.
+    fn inputs(&mut self) {
+        let ticks = hw::TICKS.get();
+        if ticks == self.last_tick {
+            return;
+        }
+        let elapsed = ticks.wrapping_sub(self.last_tick);
+        self.last_tick = ticks;
+        self.poll_ms = self.poll_ms.saturating_add(elapsed);
+        self.led_ms = self.led_ms.saturating_sub(elapsed);
+        let raw = hw::portb().pinb().read().bits();
+        let low = raw & 1 == 0;
+        if low != self.button_down {
+            self.button_ms += 1;
+            let need = if low { PRESS_MS } else { DEBOUNCE_MS };
+            if self.button_ms >= need {
+                self.button_down = low;
+                self.button_ms = 0;
+                self.want_toggle |= low;
+            }
+        } else {
+            self.button_ms = 0;
+        }
+        let sw = raw & 6;
+        if sw != self.cand {
+            self.cand = sw;
+            self.cand_ms = 0;
+        } else if self.cand_ms < DEBOUNCE_MS {
+            self.cand_ms += 1;
+            if self.cand_ms == DEBOUNCE_MS && sw != self.stable {
+                self.stable = sw;
+                self.want_ppqn = Some(ppqn_from_pins(sw));
+            }
+        }
+    }
+
+    /// PD6: a flash per beat while running, a blip per beat while stopped, a slow blink while
+    /// waiting for a clock.
+    fn led(&mut self) {
+        let now = hw::now();
+        let on = match self.engine.lock_state() {
+            LockState::Stopped | LockState::Lost => now & LED_WAIT_BIT == 0,
+            _ => self.led_ms > 0,
+        };
+        if on == self.led_on {
+            return;
+        }
+        self.led_on = on;
+        let pd = hw::portd();
+        let v = pd.portd().read().bits();
+        let v = if on { v | 1 << 6 } else { v & !(1 << 6) };
+        pd.portd().write(|w| unsafe { w.bits(v) });
+    }
+}
