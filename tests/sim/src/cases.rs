@@ -1,0 +1,773 @@
+//! The firmware test cases. Each runs the real ELF in simavr and judges the UART output by its
+//! timestamps against the true input grid.
+
+use crate::check::{fit, is_subsequence, min_spacing, parse, Fit, Grid, Msg};
+use crate::run::{run, Run, Scenario, Train, BOOT, FRAME, MS, US};
+use std::time::Duration;
+
+/// Timing target: every clock within ±4 µs of the ideal grid (steady state).
+pub const TOL_US: f64 = 4.0;
+/// Tempi and input resolutions of the steady-state matrix.
+pub const TEMPI: [f64; 5] = [30.0, 60.0, 120.0, 200.0, 300.0];
+pub const PPQNS: [u32; 4] = [1, 2, 4, 24];
+/// Warm-up and measured beats in the steady-state runs.
+const WARM_BEATS: usize = 4;
+const MEASURE_BEATS: usize = 4;
+
+/// The result of one case.
+#[derive(Default)]
+pub struct Outcome {
+    pub name: String,
+    pub fails: Vec<String>,
+    pub notes: Vec<String>,
+    /// Steady-state figures (for `make bench`): PPQN, BPM, fit, minimum clock spacing (cycles).
+    pub steady: Option<(u32, f64, Fit, u64)>,
+    pub sim_seconds: f64,
+    pub wall: Duration,
+    pub run_stats: Option<RunFigures>,
+    /// A known limitation outside the firmware (with the reason): reported, not failed.
+    pub known: Option<&'static str>,
+}
+
+/// Resource figures from a run.
+#[derive(Clone, Copy)]
+pub struct RunFigures {
+    pub stack: u16,
+    pub boot_stack: u16,
+    pub isr_max: [u64; crate::sim::NVEC],
+    pub cli_max: u64,
+    pub max_change: u16,
+    pub max_commit: u16,
+    pub max_plan: u16,
+}
+
+impl Default for RunFigures {
+    fn default() -> Self {
+        RunFigures {
+            stack: 0,
+            boot_stack: 0,
+            isr_max: [0; crate::sim::NVEC],
+            cli_max: 0,
+            max_change: 0,
+            max_commit: 0,
+            max_plan: 0,
+        }
+    }
+}
+
+impl Outcome {
+    fn new(name: &str) -> Outcome {
+        Outcome {
+            name: name.to_string(),
+            ..Outcome::default()
+        }
+    }
+    fn check(&mut self, ok: bool, msg: impl FnOnce() -> String) {
+        if !ok {
+            self.fails.push(msg());
+        }
+    }
+    fn note(&mut self, s: String) {
+        self.notes.push(s);
+    }
+    /// Checks every run must pass, and the resource figures.
+    fn common(&mut self, r: &Run) {
+        let s = r.stats;
+        self.check(
+            s.desync == 0 && s.guard_miss == 0 && s.late_main == 0 && s.late_prefix == 0,
+            || format!("scheduling errors: {s:?}"),
+        );
+        self.check(s.late_isr == 0, || {
+            format!("{} clock bytes written late", s.late_isr)
+        });
+        self.check(s.pulse_lost == 0 && s.rx_lost == 0 && s.rx_err == 0, || {
+            format!("input lost: {s:?}")
+        });
+        self.check(s.panics == 0, || "the firmware panicked".into());
+        let all: Vec<u64> = r.tx.iter().map(|b| b.1).collect();
+        let sp = min_spacing(&all);
+        self.check(sp >= FRAME, || {
+            format!("two UART bytes {sp} cycles apart (< one frame, {FRAME})")
+        });
+        self.sim_seconds += r.sim_cycles as f64 / crate::sim::F_CPU as f64;
+        self.wall += r.wall;
+        self.run_stats = Some(RunFigures {
+            stack: r.stack,
+            boot_stack: r.boot_stack,
+            isr_max: r.isr_max,
+            cli_max: r.cli_max,
+            max_change: s.max_change,
+            max_commit: s.max_commit,
+            max_plan: s.max_plan,
+        });
+    }
+    /// A steady window: within tolerance and exactly one clock per grid point.
+    fn steady_window(&mut self, what: &str, f: &Fit, expect: Option<usize>) {
+        self.check(f.count_ok, || {
+            format!("{what}: count error (clock missing or extra): {f:?}")
+        });
+        if let Some(n) = expect {
+            self.check(f.n == n, || format!("{what}: {} clocks, expected {n}", f.n));
+        }
+        self.check(f.max_abs_us <= TOL_US, || {
+            format!(
+                "{what}: max |error| {:.2} µs > {TOL_US} µs (at cycle {})",
+                f.max_abs_us, f.worst_at
+            )
+        });
+    }
+}
+
+fn start_time() -> f64 {
+    (BOOT + 10 * MS) as f64 + 0.37 * MS as f64
+}
+
+/// Window over whole beats `[from_beat, to_beat)` of a grid, shifted half a clock early.
+fn beat_window(g: &Grid, from_beat: i64, to_beat: i64) -> (u64, u64) {
+    let a = g.time(from_beat * 96) - g.step(from_beat * 96) / 2.0;
+    let b = g.time(to_beat * 96) - g.step(to_beat * 96) / 2.0;
+    (a as u64, b as u64)
+}
+
+/// Steady state at one tempo and input PPQN.
+pub fn steady(elf: &str, ppqn: u32, bpm: f64) -> Outcome {
+    let mut o = Outcome::new(&format!("steady {ppqn:>2} PPQN {bpm:>3} BPM"));
+    let beats = WARM_BEATS + MEASURE_BEATS;
+    let mut sc = Scenario::new(ppqn);
+    let tr = Train::new(start_time(), bpm, ppqn, beats * ppqn as usize + 1);
+    sc.train(&tr);
+    sc.until(tr.end() as u64);
+    let r = run(elf, &sc, ppqn == 24 && bpm == 300.0);
+    let g = Grid::new(&sc.truth);
+    let (a, b) = beat_window(&g, WARM_BEATS as i64, beats as i64);
+    let f = fit(&r.f8(), &g, a, b);
+    o.steady_window("steady", &f, Some(MEASURE_BEATS * 24));
+    let sp = min_spacing(&r.f8());
+    o.check(sp >= FRAME, || format!("clocks {sp} cycles apart"));
+    o.check(
+        r.times_of(0xFA).is_empty() && r.times_of(0xFC).is_empty(),
+        || "transport bytes without a button".into(),
+    );
+    o.common(&r);
+    o.steady = Some((ppqn, bpm, f, sp));
+    o
+}
+
+/// Jittery input: counts stay exact, output jitter is a fraction of the input's.
+pub fn jitter(elf: &str, ppqn: u32, amp_us: f64) -> Outcome {
+    let mut o = Outcome::new(&format!("jitter ±{amp_us} µs {ppqn} PPQN"));
+    let beats = 24;
+    let mut sc = Scenario::new(ppqn);
+    let mut tr = Train::new(start_time(), 120.0, ppqn, beats * ppqn as usize + 1);
+    tr.jitter = Some((amp_us * US as f64, 7 + ppqn as u64));
+    sc.train(&tr);
+    sc.until(tr.end() as u64);
+    let r = run(elf, &sc, false);
+    let g = Grid::new(&sc.truth);
+    let (a, b) = beat_window(&g, 8, beats as i64);
+    let f = fit(&r.f8(), &g, a, b);
+    let in_rms = amp_us / 3f64.sqrt();
+    o.check(f.count_ok && f.n == (beats - 8) * 24, || {
+        format!("count error: {f:?}")
+    });
+    o.check(f.rms_us < in_rms / 2.0, || {
+        format!(
+            "output jitter {:.1} µs RMS not below half the input's {:.1} µs",
+            f.rms_us, in_rms
+        )
+    });
+    o.check(f.max_abs_us < amp_us, || {
+        format!(
+            "worst clock {:.1} µs off, input jitter ±{amp_us} µs",
+            f.max_abs_us
+        )
+    });
+    o.note(format!(
+        "input {in_rms:.0} µs RMS -> output {:.1} µs RMS, worst {:.1} µs",
+        f.rms_us, f.max_abs_us
+    ));
+    o.common(&r);
+    o
+}
+
+/// A tempo step: exactly 24 clocks per beat across it, caught up smoothly, steady after.
+pub fn tempo_step(elf: &str, ppqn: u32, from: f64, to: f64) -> Outcome {
+    let mut o = Outcome::new(&format!("tempo step {from}->{to} BPM {ppqn} PPQN"));
+    let mut sc = Scenario::new(ppqn);
+    let a = Train::new(start_time(), from, ppqn, 6 * ppqn as usize);
+    let b = Train::new(a.end(), to, ppqn, 12 * ppqn as usize + 1);
+    sc.train(&a).train(&b);
+    sc.until(b.end() as u64);
+    let r = run(elf, &sc, false);
+    let g = Grid::new(&sc.truth);
+    let f8 = r.f8();
+    let (w0a, w0b) = beat_window(&g, 3, 6);
+    let before = fit(&f8, &g, w0a, w0b);
+    o.steady_window("before the step", &before, Some(3 * 24));
+    let (w1a, w1b) = beat_window(&g, 12, 18);
+    let after = fit(&f8, &g, w1a, w1b);
+    o.steady_window("settled after the step", &after, Some(6 * 24));
+    // Exactly one clock per position between the two windows.
+    let between = f8.iter().filter(|&&t| t >= w0b && t < w1a).count() as i64;
+    let expect = (after.first_pos - before.last_pos) / 4 - 1;
+    o.check(between == expect, || {
+        format!("{between} clocks across the step, expected {expect}")
+    });
+    // Catching up is spread: never closer than half the new clock period (the engine's rule).
+    let new_step = g.step(8 * 96);
+    let old_step = g.step(0);
+    let sp = min_spacing(&f8) as f64;
+    o.check(sp >= 0.45 * new_step.min(old_step), || {
+        format!(
+            "clocks {:.0} µs apart while catching up (period {:.0} µs)",
+            sp / US as f64,
+            new_step / US as f64
+        )
+    });
+    o.note(format!(
+        "min clock spacing {:.2} ms (clock period {:.2} -> {:.2} ms)",
+        sp / MS as f64,
+        old_step / MS as f64,
+        new_step / MS as f64
+    ));
+    o.common(&r);
+    o
+}
+
+/// Dropped pulses (single and two in a row): counts exact; where the core coasts through the
+/// gap (4 PPQN and up) timing stays within tolerance.
+pub fn dropped(elf: &str, ppqn: u32) -> Outcome {
+    let mut o = Outcome::new(&format!("dropped pulses {ppqn} PPQN"));
+    let beats = 16;
+    let mut sc = Scenario::new(ppqn);
+    let mut tr = Train::new(start_time(), 120.0, ppqn, beats * ppqn as usize + 1);
+    let n = ppqn as usize;
+    tr.drop = if ppqn >= 8 {
+        vec![6 * n + 5, 9 * n + 3, 9 * n + 4, 12 * n + 1]
+    } else {
+        vec![6 * n + n / 2, 10 * n + n / 2]
+    };
+    sc.train(&tr);
+    sc.until(tr.end() as u64);
+    let r = run(elf, &sc, false);
+    let g = Grid::new(&sc.truth);
+    let (a, b) = beat_window(&g, 4, beats as i64);
+    let f = fit(&r.f8(), &g, a, b);
+    if ppqn >= 4 {
+        o.steady_window("through the drops", &f, Some((beats - 4) * 24));
+    } else {
+        // At 1–2 PPQN the core does not coast (a missing beat is more likely a stop): the
+        // clocks wait at the gap and catch up when the next pulse shows it was a drop.
+        o.check(f.total_ok && f.n == (beats - 4) * 24, || {
+            format!("count error: {f:?}")
+        });
+        let (a2, b2) = beat_window(&g, 13, beats as i64);
+        let f2 = fit(&r.f8(), &g, a2, b2);
+        o.steady_window("after the drops", &f2, Some((beats - 13) * 24));
+    }
+    o.common(&r);
+    o
+}
+
+/// Double triggers (ringing, bounce 1 ms after the edge) are ignored.
+pub fn doubled(elf: &str, ppqn: u32) -> Outcome {
+    let mut o = Outcome::new(&format!("doubled pulses {ppqn} PPQN"));
+    let beats = 12;
+    let mut sc = Scenario::new(ppqn);
+    let mut tr = Train::new(start_time(), 120.0, ppqn, beats * ppqn as usize + 1);
+    let n = ppqn as usize;
+    tr.extra = vec![(5 * n + 1, MS), (7 * n, 700 * US), (9 * n + n / 2, 2 * MS)];
+    sc.train(&tr);
+    sc.until(tr.end() as u64);
+    let r = run(elf, &sc, false);
+    let g = Grid::new(&sc.truth);
+    let (a, b) = beat_window(&g, 4, beats as i64);
+    let f = fit(&r.f8(), &g, a, b);
+    o.steady_window("through the doubles", &f, Some((beats - 4) * 24));
+    o.common(&r);
+    o
+}
+
+/// Start on the next beat, Stop at once; clock keeps flowing while stopped; LED flashes beats.
+pub fn button(elf: &str, ppqn: u32) -> Outcome {
+    let mut o = Outcome::new(&format!("button start/stop {ppqn} PPQN"));
+    let beats = 14;
+    let mut sc = Scenario::new(ppqn);
+    let tr = Train::new(start_time(), 120.0, ppqn, beats * ppqn as usize + 1);
+    sc.train(&tr);
+    let bt = (tr.start + 4.0 * 60.0 / 120.0 * 16e6) as u64; // beat 4 of the input
+    let press1 = bt + 200 * MS; // mid-beat
+    let press2 = bt + 3_123 * MS;
+    sc.press(0, press1, 80 * MS);
+    sc.press(0, press2, 80 * MS);
+    sc.until(tr.end() as u64);
+    let r = run(elf, &sc, false);
+    let g = Grid::new(&sc.truth);
+    let f8 = r.f8();
+    let fa = r.times_of(0xFA);
+    let fc = r.times_of(0xFC);
+    o.check(fa.len() == 1, || {
+        format!("{} Start bytes, expected 1", fa.len())
+    });
+    o.check(fc.len() == 1, || {
+        format!("{} Stop bytes, expected 1", fc.len())
+    });
+    if let (Some(&fa), Some(&fc)) = (fa.first(), fc.first()) {
+        // Start: after the press, before the next beat's clock, which is on the beat.
+        let next_beat = (g.nearest(press1 as f64) / 96 + 1) * 96;
+        let first = f8.iter().copied().find(|&t| t > fa);
+        let beat_t = g.time(next_beat);
+        o.check(fa > press1 && (fa as f64) < beat_t, || {
+            format!(
+                "Start at {:.2} ms, press at {:.2} ms, next beat at {:.2} ms",
+                fa as f64 / MS as f64,
+                press1 as f64 / MS as f64,
+                beat_t / MS as f64
+            )
+        });
+        match first {
+            Some(t) => {
+                let e = (t as f64 - beat_t) / US as f64;
+                o.check(e.abs() <= TOL_US, || {
+                    format!("first clock after Start is {e:.1} µs from the beat")
+                });
+            }
+            None => o.fails.push("no clock after Start".into()),
+        }
+        // Stop: promptly after the (debounced) press.
+        let lat = (fc - press2) as f64 / MS as f64;
+        o.check(fc > press2 && lat < 15.0, || {
+            format!("Stop {lat:.2} ms after the press")
+        });
+        o.note(format!(
+            "Start {:.1} ms before the beat; Stop {lat:.1} ms after the press",
+            (beat_t - fa as f64) / MS as f64
+        ));
+        // LED: one flash per beat while running.
+        let flashes = r
+            .led
+            .iter()
+            .filter(|(l, t)| *l && *t > fa && *t < fc)
+            .count();
+        let beats_run = ((g.nearest(fc as f64) - next_beat) / 96 + 1) as usize;
+        o.check(flashes.abs_diff(beats_run) <= 1, || {
+            format!("{flashes} LED flashes over {beats_run} running beats")
+        });
+    }
+    // The clock flows before, during and after: steady throughout.
+    let (a, b) = beat_window(&g, 3, beats as i64);
+    let f = fit(&f8, &g, a, b);
+    o.steady_window("clock across start/stop", &f, Some((beats - 3) * 24));
+    o.common(&r);
+    o
+}
+
+/// Changing the PPQN switches while the clock runs takes effect without a reboot: the source
+/// changes its PPQN at the same tempo and the switches follow (just before, or a while after).
+pub fn ppqn_live(elf: &str) -> Outcome {
+    let mut o = Outcome::new("PPQN switches changed with the source");
+    let mut sc = Scenario::new(4);
+    let a = Train::new(start_time(), 120.0, 4, 6 * 4);
+    let b = Train::new(a.end(), 120.0, 24, 8 * 24);
+    let c = Train::new(b.end(), 120.0, 2, 8 * 2 + 1);
+    sc.train(&a).train(&b).train(&c);
+    // 4 -> 24: the switches move 2 ms before the source does.
+    sc.switch(1, b.start as u64 - 2 * MS, true);
+    // 24 -> 2: the switches follow 150 ms after the source.
+    sc.switch(2, c.start as u64 + 150 * MS, false);
+    sc.until(c.end() as u64);
+    let r = run(elf, &sc, false);
+    let f8 = r.f8();
+    let g = Grid::new(&sc.truth);
+    let (wa, wb) = beat_window(&g, 3, 6);
+    let fa = fit(&f8, &g, wa, wb);
+    o.steady_window("4 PPQN", &fa, Some(3 * 24));
+    let (wa, wb) = beat_window(&g, 9, 14);
+    let fb = fit(&f8, &g, wa, wb);
+    o.steady_window("switched to 24 PPQN", &fb, Some(5 * 24));
+    let (wa, wb) = beat_window(&g, 19, 22);
+    let fc = fit(&f8, &g, wa, wb);
+    o.steady_window("switched to 2 PPQN", &fc, Some(3 * 24));
+    o.common(&r);
+    o
+}
+
+/// The switches are corrected to match a source that did not change (switches said 1, the
+/// source sends 4 PPQN): the MIDI tempo should drop to a quarter and settle on the grid.
+pub fn ppqn_corrected(elf: &str) -> Outcome {
+    let mut o = Outcome::new("PPQN switches corrected, source unchanged");
+    o.known = Some(
+        "tactus-core: BeatTracker::set_ppqn keeps the beat tempo (it assumes the source changed \
+         its PPQN); with the pulse rate unchanged the tracker times out before every pulse and \
+         resumes counting each pulse as several, so the clock stays at the old rate, in bursts",
+    );
+    let mut sc = Scenario::new(1);
+    let a = Train::new(start_time(), 120.0, 4, 24);
+    let b = Train::new(a.end(), 120.0, 4, 12 * 4 + 1);
+    sc.train(&a).train(&b);
+    sc.switch(2, b.start as u64 - 3 * MS, true);
+    sc.until(b.end() as u64);
+    let r = run(elf, &sc, false);
+    let f8 = r.f8();
+    let truth_a: Vec<_> = sc.truth[..24]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| crate::run::TruePulse {
+            pos: i as i64 * 96,
+            t: p.t,
+        })
+        .collect();
+    let ga = Grid::new(&truth_a);
+    let (wa, wb) = beat_window(&ga, 8, 23);
+    let fa = fit(&f8, &ga, wa, wb);
+    o.steady_window(
+        "switches at 1, input 4 PPQN (each pulse a beat)",
+        &fa,
+        Some(15 * 24),
+    );
+    let g = Grid::new(&sc.truth);
+    let (wa, wb) = beat_window(&g, 12, 18);
+    let fb = fit(&f8, &g, wa, wb);
+    o.steady_window("switches corrected to 4", &fb, Some(6 * 24));
+    o.common(&r);
+    o
+}
+
+/// The clock stops while running: the output coasts at most the core's allowance, then Stop.
+pub fn loss(elf: &str, ppqn: u32) -> Outcome {
+    let mut o = Outcome::new(&format!("clock loss -> Stop {ppqn} PPQN"));
+    let mut sc = Scenario::new(ppqn);
+    let a = Train::new(start_time(), 120.0, ppqn, 8 * ppqn as usize + 1);
+    sc.train(&a);
+    sc.press(
+        0,
+        (a.start + 2.3 * a.period() * ppqn as f64) as u64,
+        60 * MS,
+    );
+    // Silence for about 3 s, then the clock comes back (not in phase with the old one: a
+    // restart, not a dropout).
+    let b = Train::new(a.end() + 3.27 * 16e6, 120.0, ppqn, 6 * ppqn as usize + 1);
+    sc.train(&b);
+    sc.until(b.end() as u64);
+    let r = run(elf, &sc, false);
+    let last = (a.end() - a.period()) as u64;
+    let f8 = r.f8();
+    let fc = r.times_of(0xFC);
+    let fa = r.times_of(0xFA);
+    o.check(fa.len() == 1, || {
+        format!("{} Start bytes, expected 1", fa.len())
+    });
+    o.check(fc.len() == 1, || {
+        format!("{} Stop bytes, expected 1 (loss)", fc.len())
+    });
+    let max_missed = match ppqn {
+        1 | 2 => 0,
+        4 => 1,
+        _ => 2,
+    };
+    let p = a.period();
+    if let Some(&fc) = fc.first() {
+        let after = (fc as f64 - last as f64) / p;
+        // The core's timeout: (max_missed + 1.5) periods (+4σ, zero here), found by polling.
+        let lo = max_missed as f64 + 1.5;
+        o.check(
+            after >= lo && after < lo + 0.1 + 5.0 * MS as f64 / p,
+            || format!("Stop {after:.2} periods after the last pulse, expected {lo} + polling"),
+        );
+        let coast = f8.iter().filter(|&&t| t > last + 4 * MS && t < fc).count();
+        let allowed = (max_missed + 1) * 24 / ppqn as usize;
+        o.check(coast <= allowed, || {
+            format!("{coast} clocks after the last pulse, core allows {allowed}")
+        });
+        let stray = f8
+            .iter()
+            .filter(|&&t| t > fc && (t as f64) < b.start)
+            .count();
+        o.check(stray == 0, || {
+            format!("{stray} clocks after Stop while the input was silent")
+        });
+        // LED: slow blink while waiting (about 0.52 s on, 0.52 s off).
+        let blinks = r
+            .led
+            .iter()
+            .filter(|(l, t)| *l && *t > fc + 100 * MS && (*t as f64) < b.start)
+            .count();
+        o.check((2..=4).contains(&blinks), || {
+            format!("{blinks} LED blinks in the 3 s without a clock")
+        });
+        o.note(format!(
+            "Stop {:.1} ms after the last pulse ({after:.2} periods); {coast} clocks coasted",
+            (fc - last) as f64 / MS as f64
+        ));
+    }
+    // The clock comes back: clocks resume (no Start: the transport stays stopped).
+    let g = Grid::new(&sc.truth);
+    let resumed = f8.iter().filter(|&&t| t as f64 > b.start).count();
+    o.check(resumed >= 4 * 24, || {
+        format!("only {resumed} clocks after the clock returned")
+    });
+    let pos_b = sc.truth[a.count].pos;
+    let (wa, wb) = beat_window(&g, pos_b / 96 + 3, pos_b / 96 + 6);
+    let f = fit(&f8, &g, wa, wb);
+    o.steady_window("after the clock returned", &f, Some(3 * 24));
+    o.common(&r);
+    o
+}
+
+/// Check the thru output: every input message except clock/transport arrives intact, in order.
+fn thru_expect(o: &mut Outcome, r: &Run, input: &[u8], exact: bool) {
+    let out: Vec<u8> = r.tx.iter().map(|b| b.0).collect();
+    let (want, want_rt, bad_in) = parse(input);
+    assert_eq!(bad_in, 0, "test input must be valid MIDI");
+    let (got, got_rt, bad) = parse(&out);
+    o.check(bad == 0, || {
+        format!("{bad} corrupt or incomplete messages on MIDI out")
+    });
+    let want_rt: Vec<Msg> = want_rt
+        .into_iter()
+        .filter(|m| !(0xF8..=0xFC).contains(&m.0[0]))
+        .collect();
+    let got_rt_other: Vec<Msg> = got_rt.iter().filter(|m| m.0[0] != 0xF8).cloned().collect();
+    o.check(got_rt_other == want_rt, || {
+        format!("real-time bytes passed: {got_rt_other:?}, expected {want_rt:?}")
+    });
+    if exact {
+        o.check(got == want, || {
+            format!("thru output\n  {got:02X?}\nexpected\n  {want:02X?}")
+        });
+    } else {
+        o.check(is_subsequence(&got, &want), || {
+            "thru output is not an in-order selection of whole input messages".into()
+        });
+    }
+}
+
+/// Thru merge under a running clock: running status, SysEx with clocks inside, incoming
+/// clock/transport removed; our clocks stay on time.
+pub fn thru(elf: &str) -> Outcome {
+    let mut o = Outcome::new("thru merge: running status, SysEx, filters");
+    let mut sc = Scenario::new(24);
+    let tr = Train::new(start_time(), 120.0, 24, 10 * 24 + 1);
+    sc.train(&tr);
+    #[rustfmt::skip]
+    let input: Vec<u8> = vec![
+        0x90, 0x3C, 0x40, 0x3E, 0x40,             // note on + running status
+        0x80, 0xF8, 0x3C, 0x00,                   // clock between status and data: removed
+        0xB0, 0x07, 0x64, 0x07, 0x50,             // CC + running status
+        0xF0, 0x7E, 0xF8, 0x7F, 0x06, 0x01, 0xF7, // SysEx with a clock inside
+        0xFA, 0xC0, 0x05,                         // Start (removed), program change
+        0xFE,                                     // active sensing: passed
+        0x90, 0x40, 0x7F, 0xFC, 0x40, 0x00,       // Stop between bytes: removed
+        0xE0, 0x00, 0x40, 0xF2, 0x10, 0x00,       // pitch bend, song position (system common)
+        0xB1, 0x40, 0x7F, 0x40, 0x00,             // sustain on/off, running status
+    ];
+    // Twice: once in a burst at the line rate, once spread out; both while clocks run.
+    let t1 = (tr.start + 3.0 * 8e6) as u64 + 12_345;
+    let end1 = sc.midi_in(t1, &input, 0);
+    sc.midi_in(end1 + 300 * MS, &input, 3 * MS + 777);
+    sc.until(tr.end() as u64);
+    let r = run(elf, &sc, true);
+    let mut both = input.clone();
+    both.extend_from_slice(&input);
+    thru_expect(&mut o, &r, &both, true);
+    let g = Grid::new(&sc.truth);
+    let (a, b) = beat_window(&g, 2, 10);
+    let f = fit(&r.f8(), &g, a, b);
+    o.steady_window("clocks under thru traffic", &f, Some(8 * 24));
+    o.check(r.stats.thru_dropped == 0, || {
+        format!("{} dropped", r.stats.thru_dropped)
+    });
+    o.common(&r);
+    o
+}
+
+/// A full thru buffer drops whole messages: a SysEx longer than the buffer disappears, the
+/// messages around it do not; a saturated input keeps every message that passes intact.
+pub fn thru_overflow(elf: &str) -> Outcome {
+    let mut o = Outcome::new("thru overflow: whole messages dropped");
+    let mut sc = Scenario::new(24);
+    let tr = Train::new(start_time(), 300.0, 24, 12 * 24 + 1);
+    sc.train(&tr);
+    let mut long = vec![0xF0, 0x7D];
+    long.extend((0..150).map(|i| (i % 128) as u8));
+    long.push(0xF7);
+    let mut input = vec![0x90, 0x3C, 0x40];
+    input.extend_from_slice(&long);
+    input.extend_from_slice(&[0x80, 0x3C, 0x00, 0xF0, 0x01, 0x02, 0xF7, 0x91, 0x10, 0x20]);
+    let t1 = (tr.start + 2.0 * 3.2e6) as u64;
+    let end1 = sc.midi_in(t1, &input, 0);
+    // Then 1.2 s of back-to-back notes at the full line rate: more than the line can carry
+    // with our clocks merged in, so the buffer fills and must drop whole messages.
+    let mut rng = crate::run::Rng::new(99);
+    let mut dense = vec![];
+    while dense.len() < 3_600 {
+        let st = 0x90 | (rng.next() % 3) as u8;
+        dense.extend_from_slice(&[st, (rng.next() % 128) as u8, (rng.next() % 128) as u8]);
+        if rng.next().is_multiple_of(4) {
+            dense.extend_from_slice(&[(rng.next() % 128) as u8, 0]); // running status
+        }
+    }
+    sc.midi_in(end1 + 50 * MS, &dense, 0);
+    sc.until(tr.end() as u64);
+    let r = run(elf, &sc, true);
+    let out: Vec<u8> = r.tx.iter().map(|b| b.0).collect();
+    let (got, _, bad) = parse(&out);
+    o.check(bad == 0, || {
+        format!("{bad} corrupt or incomplete messages on MIDI out")
+    });
+    let (first, _, _) = parse(&input);
+    let expect_first: Vec<Msg> = first.iter().filter(|m| m.0.len() < 50).cloned().collect();
+    let k = expect_first.len();
+    o.check(got.len() >= k && got[..k] == expect_first[..], || {
+        format!(
+            "messages around the long SysEx: {:02X?}, expected {:02X?}",
+            &got[..got.len().min(k)],
+            expect_first
+        )
+    });
+    o.check(!got.iter().any(|m| m.0.len() > 50), || {
+        "the long SysEx was passed".into()
+    });
+    let mut all = input.clone();
+    all.extend_from_slice(&dense);
+    let (want, _, _) = parse(&all);
+    o.check(is_subsequence(&got, &want), || {
+        "thru output is not an in-order selection of whole input messages".into()
+    });
+    o.check(r.stats.thru_dropped >= 2, || {
+        format!(
+            "only {} messages dropped under overload",
+            r.stats.thru_dropped
+        )
+    });
+    let g = Grid::new(&sc.truth);
+    let (a, b) = beat_window(&g, 2, 12);
+    let f = fit(&r.f8(), &g, a, b);
+    o.steady_window("clocks under a saturated MIDI in", &f, Some(10 * 24));
+    o.note(format!(
+        "{} of {} messages passed under overload, {} dropped whole",
+        got.len(),
+        want.len(),
+        r.stats.thru_dropped
+    ));
+    o.common(&r);
+    o
+}
+
+/// The 32-bit tick counter wraps (36 minutes after power-up) while the clock runs, after a
+/// long idle time (the jump there looks like 36 minutes without input).
+pub fn wrap(elf: &str) -> Outcome {
+    let mut o = Outcome::new("tick counter wrap after a long idle");
+    let mut sc = Scenario::new(24);
+    // 60 laps of 32.8 ms before the wrap: it comes about 2 s into the clock.
+    sc.time_hi = Some(0xFFFF - 60);
+    let tr = Train::new(start_time(), 120.0, 24, 8 * 24 + 1);
+    sc.train(&tr);
+    sc.press(0, (tr.start + 2.6 * 8e6) as u64, 50 * MS);
+    sc.midi_in(
+        (tr.start + 3.1 * 8e6) as u64,
+        &[0x90, 0x40, 0x7F, 0x40, 0x00],
+        0,
+    );
+    sc.until(tr.end() as u64);
+    let r = run(elf, &sc, false);
+    let g = Grid::new(&sc.truth);
+    let (a, b) = beat_window(&g, 2, 8);
+    let f = fit(&r.f8(), &g, a, b);
+    o.steady_window("across the wrap", &f, Some(6 * 24));
+    o.check(r.times_of(0xFA).len() == 1, || {
+        "no Start after the long idle".into()
+    });
+    let thru: Vec<u8> = r.tx.iter().map(|b| b.0).filter(|&b| b < 0xF8).collect();
+    o.check(thru == [0x90, 0x40, 0x7F, 0x40, 0x00], || {
+        format!("thru after the long idle: {thru:02X?}")
+    });
+    o.common(&r);
+    o
+}
+
+/// The checks have teeth: the same judging applied to a real run's output with one clock
+/// removed, one added, one late by 5 µs, or a whole beat missing must fail.
+pub fn self_check(elf: &str) -> Outcome {
+    let mut o = Outcome::new("harness self-check (corrupted outputs fail)");
+    let mut sc = Scenario::new(24);
+    let tr = Train::new(start_time(), 120.0, 24, 6 * 24 + 1);
+    sc.train(&tr);
+    sc.until(tr.end() as u64);
+    let r = run(elf, &sc, false);
+    let g = Grid::new(&sc.truth);
+    let (a, b) = beat_window(&g, 2, 6);
+    let f8 = r.f8();
+    let judge = |f8: &[u64]| {
+        let mut t = Outcome::new("");
+        let f = fit(f8, &g, a, b);
+        t.steady_window("", &f, Some(4 * 24));
+        t.fails.is_empty()
+    };
+    o.check(judge(&f8), || "the real output fails".into());
+    let inside: Vec<usize> = (0..f8.len()).filter(|&i| f8[i] > a && f8[i] < b).collect();
+    let mid = inside[inside.len() / 2];
+    let mut missing = f8.clone();
+    missing.remove(mid);
+    o.check(!judge(&missing), || "a missing clock passed".into());
+    let mut extra = f8.clone();
+    extra.insert(mid + 1, (f8[mid] + f8[mid + 1]) / 2);
+    o.check(!judge(&extra), || "an extra clock passed".into());
+    let mut late = f8.clone();
+    late[mid] += 5 * US;
+    o.check(!judge(&late), || "a clock 5 µs late passed".into());
+    let mut beat_short = f8.clone();
+    beat_short.drain(mid..mid + 24);
+    o.check(!judge(&beat_short), || {
+        "a missing beat of clocks passed".into()
+    });
+    let mut burst = f8.clone();
+    for k in 0..4 {
+        burst[mid + k] = f8[mid] + k as u64 * 330 * US; // flushed back to back
+    }
+    o.check(!judge(&burst), || "a burst passed".into());
+    o.common(&r);
+    o
+}
+
+/// A named test case: runs the firmware ELF at the given path.
+pub type Case = (String, Box<dyn Fn(&str) -> Outcome + Send + Sync>);
+
+/// Every case of `make test-firmware`.
+pub fn all() -> Vec<Case> {
+    let mut v: Vec<Case> = vec![];
+    for &p in &PPQNS {
+        for &b in &TEMPI {
+            v.push((
+                format!("steady-{p}-{b}"),
+                Box::new(move |e| steady(e, p, b)),
+            ));
+        }
+    }
+    v.push(("jitter-4".into(), Box::new(|e| jitter(e, 4, 1000.0))));
+    v.push(("jitter-24".into(), Box::new(|e| jitter(e, 24, 500.0))));
+    v.push((
+        "step-up".into(),
+        Box::new(|e| tempo_step(e, 4, 120.0, 150.0)),
+    ));
+    v.push((
+        "step-down".into(),
+        Box::new(|e| tempo_step(e, 24, 120.0, 90.0)),
+    ));
+    v.push(("dropped-24".into(), Box::new(|e| dropped(e, 24))));
+    v.push(("dropped-4".into(), Box::new(|e| dropped(e, 4))));
+    v.push(("dropped-1".into(), Box::new(|e| dropped(e, 1))));
+    v.push(("doubled-24".into(), Box::new(|e| doubled(e, 24))));
+    v.push(("doubled-1".into(), Box::new(|e| doubled(e, 1))));
+    v.push(("button-1".into(), Box::new(|e| button(e, 1))));
+    v.push(("button-24".into(), Box::new(|e| button(e, 24))));
+    v.push(("ppqn-live".into(), Box::new(ppqn_live)));
+    v.push(("ppqn-corrected".into(), Box::new(ppqn_corrected)));
+    v.push(("self-check".into(), Box::new(self_check)));
+    v.push(("loss-24".into(), Box::new(|e| loss(e, 24))));
+    v.push(("loss-1".into(), Box::new(|e| loss(e, 1))));
+    v.push(("wrap".into(), Box::new(wrap)));
+    v.push(("thru".into(), Box::new(thru)));
+    v.push(("thru-overflow".into(), Box::new(thru_overflow)));
+    v
+}
