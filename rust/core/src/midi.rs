@@ -238,8 +238,9 @@ impl<const N: usize> MidiThru<N> {
 
     /// Take one byte from MIDI in.
     pub fn push(&mut self, b: u8) {
-        // Indices only grow; fold them back before they could overflow.
-        if self.head >= N * 1024 {
+        // Indices only grow; fold them back before they could overflow (also with a 16-bit
+        // usize, as on the AVR firmware).
+        if self.head >= N.saturating_mul(1024).min(usize::MAX / 2) {
             let k = self.head / N * N;
             self.head -= k;
             self.committed -= k;
@@ -457,6 +458,22 @@ mod tests {
         }
         let (out, n) = drain(&mut t);
         assert_eq!(&out[..n], &[0x80, 0x3C, 0x00, 0x3E, 0x00]);
+    }
+
+    #[test]
+    fn thru_indices_fold_without_losing_bytes() {
+        // Far more traffic than the fold threshold (N × 1024 bytes) through a small buffer.
+        let mut t = MidiThru::<8>::new();
+        for i in 0..20_000u32 {
+            let (k, v) = ((i % 128) as u8, (i / 128 % 128) as u8);
+            t.push(0x90);
+            t.push(k);
+            t.push(v);
+            let (out, n) = drain(&mut t);
+            let want: &[u8] = if i == 0 { &[0x90, k, v] } else { &[k, v] };
+            assert_eq!(&out[..n], want, "message {i}");
+        }
+        assert_eq!(t.dropped(), 0);
     }
 
     #[test]
