@@ -50,9 +50,11 @@ test-firmware: firmware fwsim
 	firmware/scripts/size-check.sh $(FW_ELF) $(FW_BUDGET)
 	$(FWSIM) test $(FW_ELF)
 
+# The host's nm demangles Rust symbols; avr-nm (binutils 2.26) does not.
+FW_NM := $(shell command -v nm >/dev/null 2>&1 && echo nm || echo avr-nm)
+
 bench-firmware: firmware fwsim
-	@firmware/scripts/size-check.sh $(FW_ELF) $(FW_BUDGET) || true
-	@echo "biggest functions in flash (avr-nm --size-sort, bytes):"
-	@avr-nm --size-sort -S -C $(FW_ELF) | awk '$$3 ~ /[tTwW]/' | tail -8 | \
+	@echo "biggest functions in flash (bytes):"
+	@$(FW_NM) --size-sort -S -C $(FW_ELF) | awk '$$3 ~ /[tTwW]/' | tail -8 | \
 		while read a s t n; do printf '  %6d  %s\n' 0x$$s "$$n"; done
 	$(FWSIM) bench $(FW_ELF)

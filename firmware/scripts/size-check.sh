@@ -15,7 +15,9 @@ printf 'firmware size: flash %d B (budget %d B, ATmega32U4 %d B usable with the 
     "$flash" "$flash_budget" 32256 "$ram" "$ram_budget"
 if [ "$flash" -gt "$flash_budget" ] || [ "$ram" -gt "$ram_budget" ]; then
     echo "size-check: over the budget in $budget" >&2
-    echo "  biggest functions (avr-nm --size-sort):" >&2
-    avr-nm --size-sort -S "$elf" | tail -12 | sed 's/^/    /' >&2
+    echo "  biggest symbols:" >&2
+    nm=avr-nm
+    command -v nm >/dev/null 2>&1 && nm=nm # the host's nm demangles Rust symbols
+    "$nm" --size-sort -S -C "$elf" | tail -12 | sed 's/^/    /' >&2
     exit 1
 fi
