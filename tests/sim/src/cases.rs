@@ -12,7 +12,7 @@ pub const TEMPI: [f64; 5] = [30.0, 60.0, 120.0, 200.0, 300.0];
 pub const PPQNS: [u32; 4] = [1, 2, 4, 24];
 /// Warm-up and measured beats in the steady-state runs.
 const WARM_BEATS: usize = 4;
-const MEASURE_BEATS: usize = 4;
+pub const MEASURE_BEATS: usize = 4;
 
 /// The result of one case.
 #[derive(Default)]

@@ -132,7 +132,7 @@ fn bench(elf: &str) {
     );
     println!(
         "24 PPQN grid of the true input tempo, steady state ({} beats measured):",
-        4
+        cases::MEASURE_BEATS
     );
     print!("{:>6} |", "PPQN");
     for b in cases::TEMPI {
