@@ -23,6 +23,8 @@ use crate::tracker::{BeatTracker, LockState, PulseVerdict, TrackerConfig};
 pub const UNITS_PER_SIXTEENTH: u32 = UNITS_PER_BEAT / 4;
 /// Position units per MIDI clock.
 const MIDI_UNITS: u32 = UNITS_PER_BEAT / 24;
+/// Interval of the wrap housekeeping in `poll` (a sixteenth of the tick range).
+const HOUSEKEEPING_TICKS: u32 = 1 << 28;
 /// Capacity of the MIDI output queue.
 const MIDI_QUEUE: usize = 8;
 
@@ -100,6 +102,7 @@ pub struct ClockEngine<const N: usize> {
     q_head: u8,
     q_len: u8,
     midi_dropped: u32,
+    housekeeping: Tick,
 }
 
 impl<const N: usize> ClockEngine<N> {
@@ -127,6 +130,7 @@ impl<const N: usize> ClockEngine<N> {
             q_head: 0,
             q_len: 0,
             midi_dropped: 0,
+            housekeeping: now,
         };
         e.refresh();
         e
@@ -431,8 +435,16 @@ impl<const N: usize> ClockEngine<N> {
     /// MIDI messages due now are queued for [`ClockEngine::pop_midi`].
     #[inline]
     pub fn poll(&mut self, now: Tick) -> u32 {
-        if self.source == Source::Master && self.master.keep_fresh(now) {
-            self.tl = self.master.timeline();
+        // Housekeeping against the u32 wrap, a few times per wrap rather than per sample.
+        if ticks_between(self.housekeeping, now) > HOUSEKEEPING_TICKS {
+            self.housekeeping = now;
+            for o in self.outputs.iter_mut() {
+                o.expire(now);
+            }
+            self.midi.expire(now);
+            if self.source == Source::Master && self.master.keep_fresh(now) {
+                self.tl = self.master.timeline();
+            }
         }
         let before = self.tracker.state();
         self.tracker.poll(now);

@@ -68,7 +68,7 @@ impl MasterClock {
     }
 
     /// Move the anchor forward by whole position units to near `now` once it is older than
-    /// 2²⁸ ticks, so schedules stay well inside the unambiguous tick range however long the
+    /// 2²⁸ ticks (call at least every 2²⁹ ticks), so schedules stay well inside the unambiguous tick range however long the
     /// master runs. Exact: the anchor moves along the line, not onto a rounded time. Returns
     /// true when it moved.
     #[inline]

@@ -13,7 +13,7 @@ use crate::timeline::{pos_diff, Timeline};
 
 /// Age after which the last pulse no longer constrains spacing or gates (a quarter of the tick
 /// range: about 87 s at Rack's rate, 9 min on the chip).
-const STALE_TICKS: u32 = 1 << 30;
+pub const STALE_TICKS: u32 = 1 << 30;
 
 /// Settings of one output, in microseconds so they survive tick-rate changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +52,9 @@ pub struct ClockOutput {
     due: Option<Tick>,
     last_fire: Tick,
     fired: bool,
+    /// Set by a transport re-alignment: the next pulse keeps only the minimum spacing, not the
+    /// half-period catch-up spacing (a Continue right after a beat is a new start, not a jump).
+    realigned: bool,
     gate_until: Tick,
     count: u32,
 }
@@ -69,6 +72,7 @@ impl ClockOutput {
             due: None,
             last_fire: 0,
             fired: false,
+            realigned: false,
             gate_until: 0,
             count: 0,
         };
@@ -101,8 +105,9 @@ impl ClockOutput {
         self.cfg
     }
 
-    /// Make the next pulse the first one at or after `pos`.
+    /// Make the next pulse the first one at or after `pos` (a transport re-alignment).
     pub fn align_to(&mut self, pos: u32) {
+        self.realigned = true;
         let r = pos % self.units;
         self.next_pos = if r == 0 {
             pos
@@ -134,7 +139,11 @@ impl ClockOutput {
         let mut due = t.offset(self.offset).ceil();
         let period = ((tl.slope >> 32) * self.units as u64).min(u32::MAX as u64) as u32;
         if self.fired {
-            let spacing = self.min_spacing.max(period / 2);
+            let spacing = if self.realigned {
+                self.min_spacing
+            } else {
+                self.min_spacing.max(period / 2)
+            };
             let earliest = self.last_fire.wrapping_add(spacing);
             if !is_due(due, earliest) {
                 due = earliest;
@@ -156,10 +165,6 @@ impl ClockOutput {
     /// Fire if due at `now`; returns true when a pulse starts. At most one pulse per call.
     #[inline]
     pub fn poll(&mut self, now: Tick, tl: &Timeline) -> bool {
-        // Forget a pulse from long ago before the wrapping comparisons could misread it.
-        if self.fired && ticks_between(self.last_fire, now) > STALE_TICKS {
-            self.fired = false;
-        }
         match self.due {
             Some(d) if is_due(now, d) => {
                 self.fire(now, tl);
@@ -181,10 +186,19 @@ impl ClockOutput {
         };
         self.last_fire = now;
         self.fired = true;
+        self.realigned = false;
         self.gate_until = now.wrapping_add(width.max(1));
         self.next_pos = self.next_pos.wrapping_add(self.units);
         self.count = self.count.wrapping_add(1);
         self.refresh(tl);
+    }
+
+    /// Forget a pulse from long ago before the wrapping comparisons could misread it. Call at
+    /// least once per [`STALE_TICKS`] (the engine does, from `poll`).
+    pub fn expire(&mut self, now: Tick) {
+        if self.fired && ticks_between(self.last_fire, now) > STALE_TICKS {
+            self.fired = false;
+        }
     }
 
     /// Gate level at `now`.

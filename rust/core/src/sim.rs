@@ -28,20 +28,32 @@ pub enum SimEvent {
 
 /// Run `engine` from `start` to `end` (absolute ticks; the engine sees them wrapped by `origin`)
 /// over the sorted absolute pulse times in `pulses`, calling `on_event` for every output event.
-/// `hook(abs_time, engine)` runs before each input pulse (transport changes in scenarios).
 pub fn run<const N: usize>(
     engine: &mut ClockEngine<N>,
     origin: u32,
     pulses: impl IntoIterator<Item = u64>,
     end: u64,
     poll_every: u64,
+    on_event: impl FnMut(SimEvent),
+) {
+    run_from(engine, origin, 0, pulses, end, poll_every, on_event)
+}
+
+/// [`run`] continuing from absolute time `start` (for runs split around transport calls).
+pub fn run_from<const N: usize>(
+    engine: &mut ClockEngine<N>,
+    origin: u32,
+    start: u64,
+    pulses: impl IntoIterator<Item = u64>,
+    end: u64,
+    poll_every: u64,
     mut on_event: impl FnMut(SimEvent),
 ) {
     let wrap = |t: u64| -> Tick { origin.wrapping_add(t as u32) };
-    let mut now: u64 = 0;
+    let mut now: u64 = start;
     let mut pulses = pulses.into_iter().peekable();
     let poll_every = poll_every.max(1);
-    let mut next_poll = 0;
+    let mut next_poll = start;
     loop {
         let due = engine.next_due().map(|d| {
             let ahead = d.wrapping_sub(wrap(now)) as i32;

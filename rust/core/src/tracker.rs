@@ -19,8 +19,9 @@
 //! - **Dropped pulses**: a pulse ~k periods late after an on-time pulse counts k−1 missing pulses,
 //!   so the beat count stays exact.
 //! - **Tempo changes**: two consecutive raw intervals that agree with each other but not with `P`
-//!   re-seed the loop at once (three when they are whole multiples of `P`, since two dropped
-//!   pulses in a row look the same as a halved tempo for two intervals).
+//!   re-seed the loop at once. Whole multiples of `P` are what dropped pulses look like, so a
+//!   halved tempo needs a run of `max(3, PPQN/4)` equal multiples (a quarter beat of pulses);
+//!   three consecutive same-sign outliers (a ramp, a small step) also re-seed.
 //! - **Loss**: no pulse for `(max_missed + 1.5)·P + 4σ` → [`LockState::Lost`]; one late pulse never
 //!   stops it, and outputs coast at most `max_missed` pulses past the last real one.
 
@@ -169,8 +170,13 @@ pub struct BeatTracker {
     abnormal: u8,
     outlier_run: i8,
     last_pulse: Tick,
-    raw: [RawPulse; 4],
+    raw: [RawPulse; 3],
     raw_len: u8,
+    /// Consecutive raw intervals of the same whole multiple `multiple_k` of the period, and the
+    /// raw pulse the run started at (tempo halving versus dropped pulses).
+    multiple_run: u8,
+    multiple_k: u8,
+    multiple_start: RawPulse,
     missed_total: u32,
     ignored_total: u32,
     reseeds: u32,
@@ -202,8 +208,11 @@ impl BeatTracker {
             abnormal: 0,
             outlier_run: 0,
             last_pulse: 0,
-            raw: [RawPulse::default(); 4],
+            raw: [RawPulse::default(); 3],
             raw_len: 0,
+            multiple_run: 0,
+            multiple_k: 0,
+            multiple_start: RawPulse::default(),
             missed_total: 0,
             ignored_total: 0,
             reseeds: 0,
@@ -255,6 +264,7 @@ impl BeatTracker {
         self.t1 = self.t0.plus(self.period);
         self.pos0 = self.pos0 - self.pos0 % self.units;
         self.raw_len = 0;
+        self.multiple_run = 0;
         self.memory = MEMORY_SEED;
         self.inliers = 0;
         if self.state == LockState::Locked {
@@ -285,6 +295,7 @@ impl BeatTracker {
         for r in self.raw.iter_mut() {
             r.t = scale_tick(r.t);
         }
+        self.multiple_start.t = scale_tick(self.multiple_start.t);
         self.cfg.rate = rate;
         self.apply_config();
     }
@@ -304,7 +315,12 @@ impl BeatTracker {
         let interval = ticks_between(self.last_pulse, t);
         if !self.has_period {
             if interval < self.min_period {
+                // Faster than any tempo: noise. Measure the seed from this pulse instead, so
+                // only two pulses a plausible interval apart can seed.
                 self.ignored_total = self.ignored_total.wrapping_add(1);
+                self.last_pulse = t;
+                self.t0 = FineTick::from_tick(t);
+                self.t1 = self.t0;
                 return PulseVerdict::Ignored;
             }
             if interval > self.max_period {
@@ -318,7 +334,10 @@ impl BeatTracker {
             self.provisional = false;
             if interval >= self.min_period && interval <= self.max_period {
                 let iv = (interval as u64) << 32;
-                if iv.abs_diff(self.period) > self.period / 8 {
+                // A whole multiple is another dropped pulse, which `track` counts.
+                let k = (iv + self.period / 2) / self.period.max(1);
+                let multiple = k >= 2 && iv.abs_diff(k * self.period) <= self.period / 8;
+                if iv.abs_diff(self.period) > self.period / 8 && !multiple {
                     self.seed(t, iv);
                     return PulseVerdict::Seeded;
                 }
@@ -346,10 +365,17 @@ impl BeatTracker {
             self.pos0 = self.pos0.wrapping_sub(self.units);
             return self.first_pulse(t);
         }
+        let gap = ticks_between(self.last_pulse, t) as u64;
+        if self.provisional && gap >= self.min_period as u64 && gap <= self.max_period as u64 {
+            // Lost again right after resuming: the clock came back slower than the old period
+            // allows, so the gap since that pulse is the new period (one pulse apart).
+            self.provisional = false;
+            self.seed(t, gap << 32);
+            return PulseVerdict::Seeded;
+        }
         // A short dropout that comes back in phase missed whole pulses: count them. A longer
         // gap is a stop, and the clock resumes with the next pulse.
         let p = self.period >> 32;
-        let gap = ticks_between(self.last_pulse, t) as u64;
         let k = (gap + p / 2) / p.max(1);
         let in_phase = gap.abs_diff(k * p) <= p / 4;
         let pulses = if in_phase && k <= RESUME_DROPOUT_PULSES {
@@ -390,6 +416,7 @@ impl BeatTracker {
         self.bias = 0;
         self.abnormal = 0;
         self.outlier_run = 0;
+        self.multiple_run = 0;
     }
 
     fn track(&mut self, t: Tick) -> PulseVerdict {
@@ -516,45 +543,63 @@ impl BeatTracker {
     }
 
     fn push_raw(&mut self, t: Tick) {
-        self.raw.copy_within(0..3, 1);
+        self.raw.copy_within(0..2, 1);
         self.raw[0] = RawPulse { t, pos: self.pos0 };
-        self.raw_len = (self.raw_len + 1).min(4);
+        self.raw_len = (self.raw_len + 1).min(3);
     }
 
     /// Re-seed when the last raw intervals agree with each other but not with the period.
     fn detect_tempo_change(&mut self, t: Tick) -> bool {
+        if self.raw_len < 2 {
+            return false;
+        }
+        let p = self.period >> 32;
+        let sigma = self.jitter >> 32;
+        let r0 = ticks_between(self.raw[1].t, self.raw[0].t) as u64;
+        let tol_agree = (r0 / 16).max(sigma * 4).max(1);
+        let tol_dev = (p / 8).max(sigma * 4);
+        // Whole multiples of the period are what dropped pulses look like. Every-other pulse
+        // missing a few times running happens by chance on a lossy line, so a halved (or
+        // thirded…) tempo needs a longer run of the same multiple: a quarter beat's worth of
+        // input pulses, at least three.
+        let k = (r0 + p / 2) / p.max(1);
+        if k >= 2 && r0.abs_diff(k * p) <= tol_dev {
+            if self.multiple_run == 0 || self.multiple_k != k as u8 {
+                self.multiple_k = k.min(u8::MAX as u64) as u8;
+                self.multiple_run = 0;
+                self.multiple_start = self.raw[1];
+            }
+            self.multiple_run = self.multiple_run.saturating_add(1);
+            let needed = (self.cfg.ppqn.value() / 4).max(3) as u8;
+            if self.multiple_run < needed {
+                return false;
+            }
+            let n = self.multiple_run as u64;
+            let total = ticks_between(self.multiple_start.t, t) as u64;
+            let start_pos = self.multiple_start.pos;
+            self.reseed_from(t, start_pos, n, (total << 32) / n);
+            return true;
+        }
+        self.multiple_run = 0;
+        // Otherwise two raw intervals that agree with each other but not with the period.
         if self.raw_len < 3 {
             return false;
         }
-        let r = [
-            ticks_between(self.raw[1].t, self.raw[0].t) as u64,
-            ticks_between(self.raw[2].t, self.raw[1].t) as u64,
-            ticks_between(self.raw[3].t, self.raw[2].t) as u64,
-        ];
-        let p = self.period >> 32;
-        let sigma = self.jitter >> 32;
-        let tol_agree = (r[0] / 16).max(sigma * 4).max(1);
-        let tol_dev = (p / 8).max(sigma * 4);
-        let agree = |a: u64, b: u64| a.abs_diff(b) <= tol_agree;
+        let r1 = ticks_between(self.raw[2].t, self.raw[1].t) as u64;
         let deviates = |x: u64| x.abs_diff(p) > tol_dev;
-        if !(agree(r[0], r[1]) && deviates(r[0]) && deviates(r[1])) {
+        let k1 = (r1 + p / 2) / p.max(1);
+        let r1_multiple = k1 >= 2 && r1.abs_diff(k1 * p) <= tol_dev;
+        if r0.abs_diff(r1) > tol_agree || !deviates(r0) || !deviates(r1) || r1_multiple {
             return false;
         }
-        // Whole multiples of the period are what dropped pulses look like; demand a third.
-        let k = (r[0] + p / 2) / p.max(1);
-        let multiple = k >= 2 && r[0].abs_diff(k * p) <= tol_dev;
-        let n = if multiple {
-            if self.raw_len < 4 || !agree(r[2], r[0]) {
-                return false;
-            }
-            3
-        } else {
-            2
-        };
-        let total: u64 = r[..n].iter().sum();
-        let start_pos = self.raw[n].pos;
-        let period = (total << 32) / n as u64;
-        self.pos0 = start_pos.wrapping_add(self.units * (n as u32 - 1));
+        let start_pos = self.raw[2].pos;
+        self.reseed_from(t, start_pos, 2, ((r0 + r1) << 32) / 2);
+        true
+    }
+
+    /// Re-seed at pulse `t`, which is `n` pulses after the raw pulse at position `start_pos`.
+    fn reseed_from(&mut self, t: Tick, start_pos: u32, n: u64, period: u64) {
+        self.pos0 = start_pos.wrapping_add(self.units.wrapping_mul(n as u32 - 1));
         self.seed(
             t,
             period.clamp(
@@ -563,7 +608,6 @@ impl BeatTracker {
             ),
         );
         self.reseeds = self.reseeds.wrapping_add(1);
-        true
     }
 
     /// Advance time: declares the clock lost after the adaptive timeout. Call it regularly
@@ -594,6 +638,7 @@ impl BeatTracker {
             r.pos = self.pos0;
         }
         self.raw_len = self.raw_len.min(1);
+        self.multiple_run = 0;
     }
 
     /// Renumber every position by `delta` (same times).
@@ -602,6 +647,7 @@ impl BeatTracker {
         for r in self.raw.iter_mut() {
             r.pos = r.pos.wrapping_add(delta);
         }
+        self.multiple_start.pos = self.multiple_start.pos.wrapping_add(delta);
     }
 
     /// Position the next pulse will get.
@@ -743,4 +789,147 @@ fn lock_gains(omega: u32) -> (u32, u32) {
 #[inline]
 fn mul_i_q30(x: i64, g: u32) -> i64 {
     mul_i_q32(x, g).saturating_mul(4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RATE: TickRate = TickRate::new(2_000_000);
+
+    fn tracker(ppqn: Ppqn) -> BeatTracker {
+        BeatTracker::new(TrackerConfig::new(RATE, ppqn))
+    }
+
+    /// Feed pulses every `period` ticks from `start`, polling in between like a host would.
+    fn feed(tr: &mut BeatTracker, start: Tick, period: u32, n: u32) -> Tick {
+        let mut t = start;
+        for _ in 0..n {
+            tr.poll(t.wrapping_sub(1));
+            tr.on_pulse(t);
+            t = t.wrapping_add(period);
+        }
+        t
+    }
+
+    #[test]
+    fn seeds_from_the_first_interval_and_locks() {
+        let mut tr = tracker(Ppqn::P24);
+        assert_eq!(tr.state(), LockState::Stopped);
+        assert_eq!(tr.on_pulse(1000), PulseVerdict::First);
+        assert!(!tr.has_tempo());
+        assert_eq!(tr.on_pulse(1000 + 41_667), PulseVerdict::Seeded);
+        assert!((119_000..121_000).contains(&tr.tempo_milli_bpm()));
+        feed(&mut tr, 1000 + 2 * 41_667, 41_667, 60);
+        assert_eq!(tr.state(), LockState::Locked);
+        assert_eq!(tr.last_pulse_pos(), 61 * 4);
+    }
+
+    #[test]
+    fn double_triggers_are_ignored_and_drops_counted() {
+        let mut tr = tracker(Ppqn::P24);
+        let p = 41_667;
+        let t = feed(&mut tr, 0, p, 30);
+        assert_eq!(
+            tr.on_pulse(t.wrapping_sub(p) + 2_000),
+            PulseVerdict::Ignored
+        );
+        // Two pulses missing: the next one counts three positions on.
+        assert_eq!(tr.on_pulse(t + 2 * p), PulseVerdict::Missed(2));
+        assert_eq!(tr.last_pulse_pos(), (30 + 2) * 4);
+        assert_eq!(tr.ignored_pulses(), 1);
+        assert_eq!(tr.missed_pulses(), 2);
+    }
+
+    #[test]
+    fn one_late_pulse_does_not_lose_the_clock() {
+        let mut tr = tracker(Ppqn::P4);
+        let p = 250_000; // 120 BPM at 4 PPQN
+        let t = feed(&mut tr, 0, p, 16);
+        // Late by half a period: still tracked.
+        tr.poll(t + p / 2);
+        assert_ne!(tr.state(), LockState::Lost);
+        tr.on_pulse(t + p / 2);
+        // Silence: lost after (max_missed + 1.5) periods, not before.
+        let last = t + p / 2;
+        tr.poll(last + 2 * p);
+        assert_ne!(tr.state(), LockState::Lost);
+        tr.poll(last + 3 * p);
+        assert_eq!(tr.state(), LockState::Lost);
+    }
+
+    #[test]
+    fn tempo_doubling_and_halving_reseed() {
+        let mut tr = tracker(Ppqn::P4);
+        let p = 250_000;
+        let t = feed(&mut tr, 0, p, 16);
+        let t = feed(&mut tr, t, p / 2, 6);
+        assert!(
+            (238_000..242_000).contains(&tr.tempo_milli_bpm()),
+            "{}",
+            tr.tempo_milli_bpm()
+        );
+        let before = tr.last_pulse_pos();
+        feed(&mut tr, t, p, 8);
+        assert!((118_000..122_000).contains(&tr.tempo_milli_bpm()));
+        assert_eq!(
+            tr.last_pulse_pos(),
+            before + 8 * 24,
+            "one position per real pulse"
+        );
+        assert!(tr.reseeds() >= 2);
+    }
+
+    #[test]
+    fn a_slower_clock_after_a_loss_relocks() {
+        let mut tr = tracker(Ppqn::P1);
+        let t = feed(&mut tr, 0, 500_000, 8); // 240 BPM
+        tr.poll(t + 10_000_000);
+        assert_eq!(tr.state(), LockState::Lost);
+        let t = t + 10_000_000;
+        feed(&mut tr, t, 2_000_000, 8); // 60 BPM
+        assert!(
+            (59_000..61_000).contains(&tr.tempo_milli_bpm()),
+            "{}",
+            tr.tempo_milli_bpm()
+        );
+        assert_ne!(tr.state(), LockState::Lost);
+    }
+
+    #[test]
+    fn audio_rate_noise_is_ignored_and_a_clean_clock_then_locks() {
+        let mut tr = tracker(Ppqn::P24);
+        // 10 kHz noise: far above 4000 BPM at 24 PPQN, never a tempo.
+        let t = feed(&mut tr, 0, 200, 500);
+        assert!(!tr.has_tempo());
+        // The gap after the noise seeds a wrong tempo; the clean pulses re-seed it, and two
+        // beats of memory later the clock reads locked.
+        let t = t + 1_000_000;
+        feed(&mut tr, t, 41_667, 80);
+        assert!((119_000..121_000).contains(&tr.tempo_milli_bpm()));
+        assert_eq!(tr.state(), LockState::Locked);
+    }
+
+    #[test]
+    fn retune_keeps_position_and_tempo() {
+        let mut tr = tracker(Ppqn::P24);
+        let t = feed(&mut tr, 0, 41_667, 30);
+        let pos = tr.last_pulse_pos();
+        tr.retune(TickRate::new(4_000_000), t, 2 * t);
+        assert_eq!(tr.last_pulse_pos(), pos);
+        assert!((119_000..121_000).contains(&tr.tempo_milli_bpm()));
+        assert!(matches!(
+            tr.on_pulse(2 * t),
+            PulseVerdict::Tracked { outlier: false }
+        ));
+    }
+
+    #[test]
+    fn response_sets_the_locked_bandwidth_per_beat() {
+        let tight = omega_for_response(0, 24);
+        let smooth = omega_for_response(255, 24);
+        assert!(tight > 15 * smooth);
+        // Per beat, not per pulse: the same response at 1 PPQN is 24× wider per pulse.
+        assert_eq!(omega_for_response(128, 1) / 24, omega_for_response(128, 24));
+    }
 }

@@ -45,10 +45,16 @@ pub fn evaluate(s: &Scenario, ppqn: u32, outputs: &[f64]) -> Metrics {
     if grid.len() < 2 {
         return m;
     }
-    let beat_len = |i: usize| -> f64 {
-        let j = (i + 1).min(grid.len() - 1);
-        let k = if j == i { i - 1 } else { i };
-        (grid[j] - grid[k]) * ppqn as f64
+    // Half the distance to the nearer neighbour: an output belongs to a grid point only when it
+    // is closer to it than to any other point (across a stop the far neighbour is seconds away).
+    let half_gap = |i: usize| -> f64 {
+        let next = grid.get(i + 1).map(|n| n - grid[i]);
+        let prev = i.checked_sub(1).map(|p| grid[i] - grid[p]);
+        match (prev, next) {
+            (Some(a), Some(b)) => a.min(b) / 2.0,
+            (Some(a), None) | (None, Some(a)) => a / 2.0,
+            (None, None) => f64::INFINITY,
+        }
     };
     let start_idx = (WARMUP_BEATS * ppqn as f64) as usize;
     let end_idx = grid.len().saturating_sub(ppqn as usize);
@@ -58,8 +64,7 @@ pub fn evaluate(s: &Scenario, ppqn: u32, outputs: &[f64]) -> Metrics {
     for &o in outputs {
         let i = nearest(&grid, o);
         let e = o - grid[i];
-        let half = beat_len(i) / ppqn as f64 / 2.0;
-        if e.abs() >= half {
+        if e.abs() >= half_gap(i) {
             if i >= start_idx && i < end_idx {
                 extras += 1;
             }
@@ -91,8 +96,10 @@ pub fn evaluate(s: &Scenario, ppqn: u32, outputs: &[f64]) -> Metrics {
         m.jitter_max_us = max * 1e6;
     }
     let input_sd = s.input_jitter_rms();
-    if input_sd > 1e-7 && m.jitter_rms_us > 0.0 {
-        m.attenuation_db = Some(20.0 * (input_sd * 1e6 / m.jitter_rms_us).log10());
+    if input_sd > 1e-7 {
+        // Below 0.1 µs the output is exact to the tick; don't claim more than that.
+        let out_us = m.jitter_rms_us.max(0.1);
+        m.attenuation_db = Some(20.0 * (input_sd * 1e6 / out_us).log10());
     }
     // Lock and settle are judged about the latency (transport delay is not a lock failure).
     let latency = m.mean_us * 1e-6;

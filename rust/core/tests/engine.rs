@@ -1,0 +1,286 @@
+//! The engine's transport, MIDI output, source switching and tick-rate contract, driven the
+//! way the Rack plugin and the firmware drive it.
+
+use tactus_core::engine::{ClockEngine, EngineConfig, MidiOutEvent, Source, StartAlign};
+use tactus_core::output::OutputConfig;
+use tactus_core::sim::{run_from, SimEvent};
+use tactus_core::Tick;
+use tactus_core::{LockState, Ppqn, TickRate};
+
+const RATE: u32 = 1_000_000; // 1 µs ticks keep the arithmetic in these tests readable
+const BEAT: u64 = 500_000; // 120 BPM
+
+fn engine(in_ppqn: Ppqn) -> ClockEngine<2> {
+    let rate = TickRate::new(RATE);
+    ClockEngine::new(
+        EngineConfig::new(rate, in_ppqn),
+        [OutputConfig::new(Ppqn::P4), OutputConfig::new(Ppqn::P1)],
+        0,
+    )
+}
+
+/// Pulses of a steady 120 BPM clock at `ppqn` from `start` for `beats` beats.
+fn clock(start: u64, ppqn: u64, beats: u64) -> Vec<u64> {
+    (0..beats * ppqn).map(|k| start + k * BEAT / ppqn).collect()
+}
+
+#[derive(Default)]
+struct Log {
+    pulses: [Vec<(u64, u32)>; 2],
+    midi: Vec<(u64, MidiOutEvent)>,
+}
+
+/// Absolute microseconds → engine ticks.
+fn at(t: u64) -> Tick {
+    t as Tick
+}
+
+/// Run from the first pulse (or `from`) to `end`, logging everything.
+fn drive_from(e: &mut ClockEngine<2>, from: u64, pulses: Vec<u64>, end: u64, log: &mut Log) {
+    run_from(e, 0, from, pulses, end, 1000, |ev| match ev {
+        SimEvent::Pulse { output, at, pos } => log.pulses[output].push((at, pos)),
+        SimEvent::Midi { msg, at } => log.midi.push((at, msg)),
+    });
+}
+
+fn drive(e: &mut ClockEngine<2>, pulses: Vec<u64>, end: u64, log: &mut Log) {
+    drive_from(e, 0, pulses, end, log);
+}
+
+fn clocks(log: &Log) -> usize {
+    log.midi
+        .iter()
+        .filter(|(_, m)| *m == MidiOutEvent::Clock)
+        .count()
+}
+
+#[test]
+fn midi_clock_is_24_per_beat_whatever_the_input_ppqn() {
+    for ppqn in [1u64, 2, 4, 24, 96] {
+        let mut e = engine(Ppqn::from_value(ppqn as u32).unwrap());
+        let mut log = Log::default();
+        drive(&mut e, clock(0, ppqn, 9), 8 * BEAT + 1, &mut log);
+        // Beats 1..=8 are fully tracked (beat 0 is the cold start's first interval).
+        let counted = log
+            .midi
+            .iter()
+            .filter(|(t, m)| *m == MidiOutEvent::Clock && *t >= BEAT && *t < 8 * BEAT)
+            .count();
+        assert_eq!(counted, 7 * 24, "input {ppqn} PPQN");
+        for w in log.midi.windows(2) {
+            assert!(w[1].0 - w[0].0 >= 320, "one DIN byte apart");
+        }
+    }
+}
+
+#[test]
+fn start_puts_beat_zero_on_the_next_pulse_and_precedes_its_clock() {
+    let mut e = engine(Ppqn::P24);
+    e.set_running_silently(false);
+    let mut log = Log::default();
+    drive(&mut e, clock(0, 24, 4), 2 * BEAT + 10_000, &mut log);
+    assert!(
+        log.pulses[0].is_empty(),
+        "CV outputs wait for the transport"
+    );
+    assert!(clocks(&log) > 24, "MIDI clock flows while stopped");
+    e.start(at(2 * BEAT + 10_000), StartAlign::NextPulse);
+    let mut log = Log::default();
+    let next: Vec<u64> = clock(0, 24, 4)
+        .into_iter()
+        .filter(|&t| t > 2 * BEAT + 10_000)
+        .collect();
+    let first = next[0];
+    drive_from(&mut e, 2 * BEAT + 10_000, next, 4 * BEAT, &mut log);
+    let start_idx = log
+        .midi
+        .iter()
+        .position(|(_, m)| *m == MidiOutEvent::Start)
+        .expect("Start sent");
+    assert_eq!(log.midi[start_idx + 1].1, MidiOutEvent::Clock);
+    assert_eq!(
+        log.midi[start_idx].0, first,
+        "Start goes out with beat 0's clock"
+    );
+    assert_eq!(
+        log.pulses[1][0],
+        (first, 0),
+        "the 1 PPQN output fires beat 0 there"
+    );
+}
+
+#[test]
+fn stop_is_immediate_and_continue_resumes_from_the_song_position() {
+    let mut e = engine(Ppqn::P24);
+    let mut log = Log::default();
+    let pulses = clock(0, 24, 8);
+    drive(&mut e, pulses[..50].to_vec(), pulses[49] + 100, &mut log);
+    let stop_at = pulses[49] + 100;
+    e.stop(at(stop_at));
+    assert_eq!(e.pop_midi(), Some(MidiOutEvent::Stop));
+    assert_eq!(e.song_pos(), 50 * 4, "the next pulse's position");
+    // Song position pointer while stopped: 16th note 32 = beat 8.
+    e.song_position(32);
+    assert_eq!(e.song_pos(), 8 * 96);
+    e.cont(at(stop_at));
+    let mut log = Log::default();
+    drive_from(&mut e, stop_at, pulses[50..].to_vec(), 8 * BEAT, &mut log);
+    let i = log
+        .midi
+        .iter()
+        .position(|(_, m)| *m == MidiOutEvent::Continue)
+        .expect("Continue sent");
+    assert_eq!(log.midi[i + 1].1, MidiOutEvent::Clock);
+    assert_eq!(log.pulses[1][0].1, 8 * 96, "resumes on beat 8");
+    assert!(
+        log.pulses[1][0].0.abs_diff(pulses[50]) <= 1,
+        "on the next pulse"
+    );
+}
+
+#[test]
+fn reset_just_after_a_pulse_makes_that_pulse_beat_zero() {
+    let mut e = engine(Ppqn::P4);
+    let mut log = Log::default();
+    let pulses = clock(0, 4, 6);
+    drive(&mut e, pulses[..10].to_vec(), pulses[9] + 1_500, &mut log);
+    // 1.5 ms after pulse 9: inside the 2 ms window, so pulse 9 is beat 0.
+    e.reset(at(pulses[9] + 1_500));
+    let mut log = Log::default();
+    drive_from(
+        &mut e,
+        pulses[9] + 1_500,
+        pulses[10..].to_vec(),
+        6 * BEAT,
+        &mut log,
+    );
+    // Beat 0 was due at pulse 9 itself: it goes out at once, 1.5 ms late, and pulse 13 is
+    // beat 1.
+    assert_eq!(log.pulses[1][0], (pulses[9] + 1_500, 0));
+    assert_eq!(log.pulses[1][1], (pulses[13], 96));
+    assert!(log.midi.iter().any(|(_, m)| *m == MidiOutEvent::Start));
+}
+
+#[test]
+fn reset_while_stopped_sends_song_position_zero() {
+    let mut e = engine(Ppqn::P24);
+    e.set_running_silently(false);
+    e.stop(0);
+    assert_eq!(e.pop_midi(), None, "not running: no Stop");
+    e.set_running_silently(true);
+    e.stop(10);
+    assert_eq!(e.pop_midi(), Some(MidiOutEvent::Stop));
+    e.reset(20);
+    assert_eq!(e.pop_midi(), Some(MidiOutEvent::SongPosition(0)));
+    e.set_spp_on_reset(false);
+    e.reset(30);
+    assert_eq!(e.pop_midi(), None);
+}
+
+#[test]
+fn master_mode_runs_at_its_tempo_and_changes_without_a_jump() {
+    let mut e = engine(Ppqn::P24);
+    e.set_source(Source::Master, 0);
+    e.start(0, StartAlign::Now);
+    let mut log = Log::default();
+    drive(&mut e, vec![], 4 * BEAT - 1, &mut log);
+    let beats: Vec<u64> = log.pulses[1].iter().map(|p| p.0).collect();
+    assert_eq!(beats, vec![0, BEAT, 2 * BEAT, 3 * BEAT]);
+    assert_eq!(e.tempo_milli_bpm(), 120_000);
+    assert_eq!(e.lock_state(), LockState::Locked);
+    // 60 BPM from beat 4 on: the next beat is a second later, not earlier.
+    let mut e2 = engine(Ppqn::P24);
+    e2.set_source(Source::Master, 0);
+    e2.start(0, StartAlign::Now);
+    let mut log = Log::default();
+    drive(&mut e2, vec![], 4 * BEAT, &mut log);
+    e2.set_master_tempo(at(4 * BEAT), 60_000);
+    let mut log = Log::default();
+    drive_from(&mut e2, 4 * BEAT, vec![], 4 * BEAT + 2_100_000, &mut log);
+    let after: Vec<u64> = log.pulses[1]
+        .iter()
+        .map(|p| p.0)
+        .filter(|&t| t > 4 * BEAT)
+        .collect();
+    assert_eq!(after, vec![4 * BEAT + 1_000_000, 4 * BEAT + 2_000_000]);
+}
+
+#[test]
+fn switching_source_keeps_the_position() {
+    let mut e = engine(Ppqn::P4);
+    let mut log = Log::default();
+    let pulses = clock(0, 4, 4);
+    drive(&mut e, pulses.clone(), 4 * BEAT - BEAT / 8, &mut log);
+    let last = log.pulses[0].last().unwrap().1;
+    // The CV clock is unplugged: the master takes over at the same place and tempo.
+    e.set_source(Source::Master, at(4 * BEAT - BEAT / 8));
+    let mut log = Log::default();
+    drive_from(&mut e, 4 * BEAT - BEAT / 8, vec![], 5 * BEAT, &mut log);
+    assert_eq!(log.pulses[0][0].1, last + 24, "no pulse lost or repeated");
+    assert!(log.pulses[0][0].0.abs_diff(4 * BEAT) < 200, "on the grid");
+}
+
+#[test]
+fn sample_rate_change_keeps_beat_count_and_tempo() {
+    let mut e = engine(Ppqn::P24);
+    let mut log = Log::default();
+    let pulses = clock(0, 24, 4);
+    drive(&mut e, pulses, 4 * BEAT - 100, &mut log);
+    let pos = e.tracker().last_pulse_pos();
+    let now = at(4 * BEAT - 100);
+    e.set_rate(TickRate::new(2 * RATE), now, 2 * now);
+    assert_eq!(e.tracker().last_pulse_pos(), pos);
+    assert!((119_000..121_000).contains(&e.tempo_milli_bpm()));
+    assert_eq!(e.config().rate.hz(), 2 * RATE);
+    assert_ne!(e.lock_state(), LockState::Lost);
+}
+
+#[test]
+fn clock_loss_stops_the_transport_when_asked() {
+    let mut e = engine(Ppqn::P24);
+    e.set_stop_on_loss(true);
+    let mut log = Log::default();
+    drive(&mut e, clock(0, 24, 2), 3 * BEAT, &mut log);
+    assert_eq!(e.lock_state(), LockState::Lost);
+    assert!(!e.running());
+    assert_eq!(log.midi.last().map(|m| m.1), Some(MidiOutEvent::Stop));
+}
+
+#[test]
+fn midi_can_be_disabled_and_queue_overflow_is_counted() {
+    let mut e = engine(Ppqn::P24);
+    e.set_midi_enabled(false);
+    let mut log = Log::default();
+    drive(&mut e, clock(0, 24, 2), 2 * BEAT, &mut log);
+    assert!(log.midi.is_empty());
+    e.set_midi_enabled(true);
+    for t in 0..20 {
+        e.set_running_silently(true);
+        e.stop(t);
+    }
+    assert_eq!(
+        e.midi_dropped(),
+        12,
+        "8 queued, the rest counted, never unbounded"
+    );
+}
+
+#[test]
+fn negative_offset_fires_early_using_the_prediction() {
+    let rate = TickRate::new(RATE);
+    let mut early = OutputConfig::new(Ppqn::P1);
+    early.offset_us = -5_000;
+    let mut e = ClockEngine::new(
+        EngineConfig::new(rate, Ppqn::P24),
+        [OutputConfig::new(Ppqn::P1), early],
+        0,
+    );
+    let mut log = Log::default();
+    drive(&mut e, clock(0, 24, 6), 6 * BEAT - 1, &mut log);
+    let on: Vec<u64> = log.pulses[0].iter().skip(2).map(|p| p.0).collect();
+    let lead: Vec<u64> = log.pulses[1].iter().skip(2).map(|p| p.0).collect();
+    assert!(!on.is_empty());
+    for (a, b) in on.iter().zip(&lead) {
+        assert_eq!(a - b, 5_000, "5 ms ahead of the beat");
+    }
+}
