@@ -51,7 +51,7 @@ typedef struct sim_t {
 	int in_isr, isr_vec;
 	uint64_t isr_start;
 	uint16_t isr_sp;
-	uint64_t isr_max[NVEC], isr_count[NVEC];
+	uint64_t isr_max[NVEC], isr_count[NVEC], isr_last[NVEC];
 	uint64_t cli_start, cli_max;
 	int cli_open;
 	uint16_t paint_from;
@@ -227,6 +227,7 @@ static void profile_step(sim_t *s)
 			s->isr_vec = pc / 4;
 			s->isr_start = avr->cycle;
 			s->isr_sp = sp_get(avr) + 2;
+			s->isr_last[s->isr_vec] = avr->cycle;
 			if (s->cli_open) {
 				s->cli_open = 0; /* an interrupt was taken: interrupts were on */
 			}
@@ -335,6 +336,12 @@ void sim_isr_profile(const sim_t *s, uint64_t *max, uint64_t *count, uint64_t *c
 		count[i] = s->isr_count[i];
 	}
 	*cli_max = s->cli_max;
+}
+
+/* Cycle at which vector `vec` was last entered (with profiling on), 0 if never. */
+uint64_t sim_isr_last(const sim_t *s, int vec)
+{
+	return (vec >= 0 && vec < NVEC) ? s->isr_last[vec] : 0;
 }
 
 int sim_symbol(const sim_t *s, const char *name, uint32_t *addr)

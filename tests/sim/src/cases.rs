@@ -649,6 +649,35 @@ pub fn thru_overflow(elf: &str) -> Outcome {
     o
 }
 
+/// Edges right at Timer1's 16-bit wrap: a capture taken just after the wrap while the
+/// overflow is still pending (the clock's compare handler holds interrupts off around the
+/// pulse) must get the new high half, one just before the wrap the old one. At 1 PPQN an error
+/// of one lap (32.8 ms) shows as a large timing error; at higher rates the tracker would
+/// dismiss such a pulse as a double trigger. The period is 15 timer laps plus 4 cycles, so the
+/// edges sweep from 48 cycles before to 48 cycles after a wrap.
+pub fn capture_at_wrap(elf: &str) -> Outcome {
+    use crate::run::T1_LAP;
+    let mut o = Outcome::new("captures at the Timer1 wrap (-48..+48 cycles)");
+    let wrap0 = crate::run::timer1_first_wrap(elf);
+    let period = (15 * T1_LAP + 4) as f64;
+    let bpm = 16e6 * 60.0 / period;
+    let mut sc = Scenario::new(1);
+    // Pulse k lands 4k - 64 cycles from a wrap: four beats of warm-up, the sweep from pulse 4
+    // (-48) to pulse 28 (+48), then two beats.
+    let n = 31;
+    let tr = Train::new((wrap0 + T1_LAP - 64) as f64, bpm, 1, n);
+    sc.train(&tr);
+    sc.until(tr.end() as u64);
+    let r = run(elf, &sc, false);
+    let g = Grid::new(&sc.truth);
+    let (a, b) = beat_window(&g, 4, n as i64 - 1);
+    let f = fit(&r.f8(), &g, a, b);
+    o.steady_window("through the sweep", &f, Some((n - 5) * 24));
+    o.note(format!("{bpm:.2} BPM, first timer wrap at cycle {wrap0}"));
+    o.common(&r);
+    o
+}
+
 /// The 32-bit tick counter wraps (36 minutes after power-up) while the clock runs, after a
 /// long idle time (the jump there looks like 36 minutes without input).
 pub fn wrap(elf: &str) -> Outcome {
@@ -761,6 +790,7 @@ pub fn all() -> Vec<Case> {
     v.push(("self-check".into(), Box::new(self_check)));
     v.push(("loss-24".into(), Box::new(|e| loss(e, 24))));
     v.push(("loss-1".into(), Box::new(|e| loss(e, 1))));
+    v.push(("capture-at-wrap".into(), Box::new(capture_at_wrap)));
     v.push(("wrap".into(), Box::new(wrap)));
     v.push(("thru".into(), Box::new(thru)));
     v.push(("thru-overflow".into(), Box::new(thru_overflow)));

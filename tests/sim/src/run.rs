@@ -269,6 +269,25 @@ fn read_stats(s: &Sim) -> Stats {
     }
 }
 
+/// Cycles per Timer1 lap (65 536 ticks of 8 cycles).
+pub const T1_LAP: u64 = 65_536 * 8;
+
+/// The cycle at which Timer1 first wraps in this firmware (deterministic for a given ELF): a
+/// probe run with the interrupt profile on, taking the first overflow handler's entry.
+pub fn timer1_first_wrap(elf: &str) -> u64 {
+    let mut s = Sim::new(elf);
+    s.set_pin('D', 4, false);
+    s.set_pin('D', 2, true);
+    for pin in 0..3 {
+        s.set_pin('B', pin, true);
+    }
+    s.profile = true;
+    s.run_until(T1_LAP + BOOT);
+    let e = s.isr_last(20);
+    assert!(e > 0, "no Timer1 overflow in the probe run");
+    e
+}
+
 /// Run the firmware through a scenario.
 pub fn run(elf: &str, sc: &Scenario, profile: bool) -> Run {
     let wall = Instant::now();

@@ -27,6 +27,7 @@ extern "C" {
     fn sim_repaint(s: *mut SimT);
     fn sim_isr_profile(s: *const SimT, max: *mut u64, count: *mut u64, cli_max: *mut u64);
     fn sim_symbol(s: *const SimT, name: *const c_char, addr: *mut u32) -> c_int;
+    fn sim_isr_last(s: *const SimT, vec: c_int) -> u64;
 }
 
 /// CPU clock of the Teensy 2.0.
@@ -133,6 +134,10 @@ impl Sim {
         let (mut m, mut c, mut cli) = ([0u64; NVEC], [0u64; NVEC], 0u64);
         unsafe { sim_isr_profile(self.p, m.as_mut_ptr(), c.as_mut_ptr(), &mut cli) };
         (m, c, cli)
+    }
+    /// Cycle at which interrupt vector `vec` was last entered (profiling on), 0 if never.
+    pub fn isr_last(&self, vec: usize) -> u64 {
+        unsafe { sim_isr_last(self.p, vec as c_int) }
     }
     /// Data-space address of an ELF symbol.
     pub fn data_symbol(&self, name: &str) -> Option<u16> {
