@@ -15,7 +15,7 @@ use crate::master::MasterClock;
 pub use crate::midi::ClockMessage as MidiOutEvent;
 use crate::output::{ClockOutput, OutputConfig};
 use crate::ppqn::{Ppqn, UNITS_PER_BEAT};
-use crate::time::{is_due, ticks_between, Tick, TickRate};
+use crate::time::{is_due, signed_diff, ticks_between, Tick, TickRate};
 use crate::timeline::{pos_diff, Timeline};
 use crate::tracker::{BeatTracker, LockState, PulseVerdict, TrackerConfig};
 
@@ -25,6 +25,13 @@ pub const UNITS_PER_SIXTEENTH: u32 = UNITS_PER_BEAT / 4;
 const MIDI_UNITS: u32 = UNITS_PER_BEAT / 24;
 /// Interval of the wrap housekeeping in `poll` (a sixteenth of the tick range).
 const HOUSEKEEPING_TICKS: u32 = 1 << 28;
+/// An external clock whose last pulse is older than this schedules nothing until its next
+/// pulse: past the longest loss timeout (1.5 × 90 s at the highest tick rate, 1.66 × 10⁹
+/// ticks), short of the 2³¹ ticks where wrapping comparisons turn around.
+const STALE_ANCHOR_TICKS: u32 = 0x7000_0000;
+/// A gap between polls longer than this (2²⁷ ticks: 11 s in Rack, 67 s on the chip) means the
+/// host stalled; outputs rejoin the grid rather than replay what was due meanwhile.
+const STALL_TICKS: u32 = 1 << 27;
 /// Capacity of the MIDI output queue.
 const MIDI_QUEUE: usize = 8;
 
@@ -103,6 +110,9 @@ pub struct ClockEngine<const N: usize> {
     q_len: u8,
     midi_dropped: u32,
     housekeeping: Tick,
+    last_poll: Tick,
+    /// The external clock has been silent past any timeout: nothing scheduled until a pulse.
+    stale: bool,
 }
 
 impl<const N: usize> ClockEngine<N> {
@@ -131,6 +141,8 @@ impl<const N: usize> ClockEngine<N> {
             q_len: 0,
             midi_dropped: 0,
             housekeeping: now,
+            last_poll: now,
+            stale: false,
         };
         e.refresh();
         e
@@ -145,6 +157,7 @@ impl<const N: usize> ClockEngine<N> {
 
     /// An external clock pulse at `t`.
     pub fn on_pulse(&mut self, t: Tick) -> PulseVerdict {
+        self.stale = false;
         let v = self.tracker.on_pulse(t);
         if v == PulseVerdict::Seeded {
             // The first interval had no tempo to schedule by: start from this pulse.
@@ -422,7 +435,11 @@ impl<const N: usize> ClockEngine<N> {
 
     fn refresh(&mut self) {
         self.tl = match self.source {
-            Source::External => self.tracker.timeline(),
+            Source::External => {
+                let mut tl = self.tracker.timeline();
+                tl.valid &= !self.stale;
+                tl
+            }
             Source::Master => self.master.timeline(),
         };
         for o in self.outputs.iter_mut() {
@@ -435,17 +452,8 @@ impl<const N: usize> ClockEngine<N> {
     /// MIDI messages due now are queued for [`ClockEngine::pop_midi`].
     #[inline]
     pub fn poll(&mut self, now: Tick) -> u32 {
-        // Housekeeping against the u32 wrap, a few times per wrap rather than per sample.
-        if ticks_between(self.housekeeping, now) > HOUSEKEEPING_TICKS {
-            self.housekeeping = now;
-            for o in self.outputs.iter_mut() {
-                o.expire(now);
-            }
-            self.midi.expire(now);
-            if self.source == Source::Master && self.master.keep_fresh(now) {
-                self.tl = self.master.timeline();
-            }
-        }
+        let stalled = ticks_between(self.last_poll, now) > STALL_TICKS;
+        self.last_poll = now;
         let before = self.tracker.state();
         self.tracker.poll(now);
         if before != self.tracker.state() && self.source == Source::External {
@@ -453,6 +461,14 @@ impl<const N: usize> ClockEngine<N> {
             if self.tracker.state() == LockState::Lost && self.cfg.stop_on_loss {
                 self.stop(now);
             }
+        }
+        // Housekeeping against the u32 wrap, a few times per wrap rather than per sample.
+        if ticks_between(self.housekeeping, now) > HOUSEKEEPING_TICKS {
+            self.housekeeping = now;
+            self.expire(now);
+        }
+        if stalled {
+            self.rejoin(now);
         }
         let mut fired = 0;
         if self.running {
@@ -473,6 +489,45 @@ impl<const N: usize> ClockEngine<N> {
             self.push_midi(MidiOutEvent::Clock);
         }
         fired
+    }
+
+    /// Keep every stored time within the unambiguous half of the tick range.
+    fn expire(&mut self, now: Tick) {
+        for o in self.outputs.iter_mut() {
+            o.expire(now);
+        }
+        self.midi.expire(now);
+        match self.source {
+            Source::Master => {
+                if self.master.keep_fresh(now) {
+                    self.tl = self.master.timeline();
+                }
+            }
+            Source::External => {
+                // A clock silent for longer than any supported tempo's pulse is gone: its old
+                // schedule would map onto times across the tick wrap. Nothing is scheduled
+                // until the next pulse refreshes the timeline.
+                // Signed: the anchor is the loop's prediction and may lie a little ahead.
+                let age = signed_diff(now, self.tl.anchor.floor());
+                if !self.stale && age > STALE_ANCHOR_TICKS as i32 {
+                    self.stale = true;
+                    self.refresh();
+                }
+            }
+        }
+    }
+
+    /// After a long stretch without polls (a stalled host), pulses that were due meanwhile are
+    /// history: every output rejoins the grid at the current position instead of replaying
+    /// them, and no schedule is left far enough back to be misread across the tick wrap.
+    fn rejoin(&mut self, now: Tick) {
+        if let Some((pos, _)) = self.tl.position_at(now) {
+            for o in self.outputs.iter_mut() {
+                o.skip_to(pos);
+            }
+            self.midi.skip_to(pos);
+        }
+        self.refresh();
     }
 
     /// The earliest time anything is due (for a compare timer); `None` when nothing is

@@ -15,6 +15,10 @@ use crate::timeline::{pos_diff, Timeline};
 /// range: about 87 s at Rack's rate, 9 min on the chip).
 pub const STALE_TICKS: u32 = 1 << 30;
 
+/// How far (Q32.32, 2²⁸ ticks: 22 s at Rack's rate) an output may trail its timeline's anchor
+/// before it rejoins the grid instead of catching up.
+const FAR_BEHIND: i64 = 1 << 60;
+
 /// Settings of one output, in microseconds so they survive tick-rate changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutputConfig {
@@ -132,10 +136,23 @@ impl ClockOutput {
 
     /// Recompute the due time from the timeline. Call after the timeline changes.
     pub fn refresh(&mut self, tl: &Timeline) {
-        let Some(t) = tl.time_of(self.next_pos) else {
+        let Some(mut t) = tl.time_of(self.next_pos) else {
             self.due = None;
             return;
         };
+        if t.diff(tl.anchor) < -FAR_BEHIND {
+            // Far behind the clock (only after a pathological jump): catching up would take
+            // ages and its times would leave the unambiguous tick range. Rejoin the grid.
+            self.align_to(tl.anchor_pos);
+            self.realigned = false;
+            match tl.time_of(self.next_pos) {
+                Some(x) => t = x,
+                None => {
+                    self.due = None;
+                    return;
+                }
+            }
+        }
         let mut due = t.offset(self.offset).ceil();
         let period = ((tl.slope >> 32) * self.units as u64).min(u32::MAX as u64) as u32;
         if self.fired {

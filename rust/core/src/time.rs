@@ -13,10 +13,10 @@ pub struct TickRate(u32);
 impl TickRate {
     /// Lowest accepted rate: below it a 1 ms pulse would be under 10 ticks.
     pub const MIN: u32 = 10_000;
-    /// Highest accepted rate (2²⁴): keeps 90 s (1 BPM at 1 PPQN, with headroom) inside the
-    /// signed 32-bit range the tracker compares in. Rack uses fewer ticks per sample above
-    /// 48 kHz to stay under it.
-    pub const MAX: u32 = 1 << 24;
+    /// Highest accepted rate (48 kHz × 256): the longest pulse (90 s, 1 BPM at 1 PPQN with
+    /// headroom) and its loss timeout (1.5 pulses) stay inside the signed 32-bit range the
+    /// schedule is compared in. Rack uses fewer ticks per sample above 48 kHz to stay under it.
+    pub const MAX: u32 = 12_288_000;
     /// Rack's sub-sample factor: ticks per audio sample.
     pub const SUBSAMPLE: u32 = 256;
 
@@ -137,7 +137,7 @@ mod tests {
         assert_eq!(r.ticks_from_micros(320), 640);
         assert_eq!(r.micros_from_ticks(640), 320);
         assert_eq!(r.ticks_from_micros_signed(-50_000), -100_000);
-        // 90 s at the highest rate still fits the signed range.
-        assert!(TickRate::new(u32::MAX).ticks_from_micros(90_000_000) < i32::MAX as u32);
+        // 1.5 × 90 s at the highest rate still fits the signed range.
+        assert!(TickRate::new(u32::MAX).ticks_from_micros(135_000_000) < i32::MAX as u32);
     }
 }

@@ -59,8 +59,6 @@ pub const MAX_BPM: u32 = 4000;
 pub const MIN_BPM: u32 = 1;
 /// Consecutive same-sign outliers that restart the loop from the real pulses.
 const OUTLIER_RUN: u8 = 3;
-/// Longest in-phase gap (in pulses) that a resume counts as dropped pulses, not a stop.
-const RESUME_DROPOUT_PULSES: u64 = 8;
 /// Consecutive inliers needed for [`LockState::Locked`].
 const LOCK_INLIERS: u8 = 3;
 
@@ -256,13 +254,24 @@ impl BeatTracker {
             return;
         }
         let old_units = self.units as u64;
+        let next = self.next_pulse_pos();
         self.cfg.ppqn = ppqn;
         self.cfg.max_missed = TrackerConfig::default_max_missed(ppqn);
         self.apply_config();
         let new_units = self.units as u64;
-        self.period = self.period / old_units * new_units;
+        self.period = (self.period / old_units).saturating_mul(new_units).clamp(
+            (self.min_period as u64) << 32,
+            (self.max_period as u64) << 32,
+        );
         self.t1 = self.t0.plus(self.period);
-        self.pos0 = self.pos0 - self.pos0 % self.units;
+        // The next pulse is the first of the new resolution at or after the old next pulse.
+        let r = next % self.units;
+        let next = if r == 0 {
+            next
+        } else {
+            next.wrapping_add(self.units - r)
+        };
+        self.pos0 = next.wrapping_sub(self.units);
         self.raw_len = 0;
         self.multiple_run = 0;
         self.memory = MEMORY_SEED;
@@ -307,6 +316,8 @@ impl BeatTracker {
 
     /// Feed one input pulse (rising edge) at `t`.
     pub fn on_pulse(&mut self, t: Tick) -> PulseVerdict {
+        // The loss timeout applies even when nobody polled during the gap.
+        self.poll(t);
         match self.state {
             LockState::Stopped => return self.first_pulse(t),
             LockState::Lost => return self.resume(t),
@@ -378,7 +389,11 @@ impl BeatTracker {
         let p = self.period >> 32;
         let k = (gap + p / 2) / p.max(1);
         let in_phase = gap.abs_diff(k * p) <= p / 4;
-        let pulses = if in_phase && k <= RESUME_DROPOUT_PULSES {
+        // Up to a third of a beat, and two pulses at low PPQN: a missed trigger or two is
+        // counted; a longer in-phase gap is a stop (replaying it would run the outputs at twice
+        // the tempo for a while).
+        let max_missing = (self.cfg.ppqn.value() / 3).max(2) as u64;
+        let pulses = if in_phase && (1..=max_missing + 1).contains(&k) {
             self.missed_total = self.missed_total.wrapping_add(k as u32 - 1);
             k as u32
         } else {
@@ -433,15 +448,15 @@ impl BeatTracker {
         }
         let mut missed: u32 = 0;
         if e > p / 2 {
-            let k = ((e + p / 2) / p.max(1)) as u64;
+            let k = (e.saturating_add(p / 2) / p.max(1)).min(u8::MAX as i64) as u64;
             // After an on-time pulse, lateness by whole periods is dropped pulses. After an
             // outlier it could be a slower tempo instead, so then the raw interval itself must
             // be close to a whole number of periods too.
-            let interval = ((ticks_between(self.last_pulse, t) as u64) << 32) as i64;
-            let whole = (k as i64 + 1) * p;
+            let interval = (ticks_between(self.last_pulse, t) as u64) << 32;
+            let whole = (k + 1).saturating_mul(p as u64);
             if self.abnormal == 0 || interval.abs_diff(whole) <= (p / 4) as u64 {
-                missed = k.min(u8::MAX as u64) as u32;
-                e -= missed as i64 * p;
+                missed = k as u32;
+                e = e.saturating_sub((missed as i64).saturating_mul(p));
             }
         }
         let thr = self.threshold();
@@ -529,7 +544,7 @@ impl BeatTracker {
         // A ramp shows up as a bias in the errors. Under jitter alone the 1/16 average of the
         // errors has a spread of about σ/4, so a bias beyond σ (plus a tick of rounding) is a
         // trend, not noise: halve the memory to widen the loop.
-        self.bias += (e - self.bias) / 16;
+        self.bias += e.saturating_sub(self.bias) / 16;
         let limit = (self.jitter as i64).max(2 * Q32_ONE as i64);
         if self.bias.abs() > limit {
             self.memory = (self.memory / 2).max(MEMORY_SEED + 1);
@@ -589,7 +604,14 @@ impl BeatTracker {
         let deviates = |x: u64| x.abs_diff(p) > tol_dev;
         let k1 = (r1 + p / 2) / p.max(1);
         let r1_multiple = k1 >= 2 && r1.abs_diff(k1 * p) <= tol_dev;
-        if r0.abs_diff(r1) > tol_agree || !deviates(r0) || !deviates(r1) || r1_multiple {
+        let plausible = |x: u64| x <= self.max_period as u64;
+        if r0.abs_diff(r1) > tol_agree
+            || !deviates(r0)
+            || !deviates(r1)
+            || r1_multiple
+            || !plausible(r0)
+            || !plausible(r1)
+        {
             return false;
         }
         let start_pos = self.raw[2].pos;

@@ -49,8 +49,8 @@ pub fn sanitize_sample_rate(sample_rate: f32) -> u32 {
 }
 
 /// Tick rate and ticks per sample for a (sanitized) sample rate: the core's
-/// [`TickRate::for_sample_rate`] (256 ticks per sample up to 65.5 kHz, 128 at 96 kHz, 64 at
-/// 192 kHz, never more than 2²⁴ ticks per second).
+/// [`TickRate::for_sample_rate`] (256 ticks per sample up to 48 kHz, 128 at 88.2/96 kHz, 64
+/// at 176.4/192 kHz, never more than 12.288 M ticks per second).
 fn tick_rate(sample_rate_hz: u32) -> (TickRate, u32) {
     TickRate::for_sample_rate(sample_rate_hz)
 }
@@ -631,11 +631,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tick_rate_stays_at_or_under_2_pow_24() {
+    fn tick_rate_stays_within_the_core_maximum() {
         for (sr, sub) in [
             (44_100, 256),
             (48_000, 256),
-            (65_536, 256),
+            (65_536, 128),
             (88_200, 128),
             (96_000, 128),
             (192_000, 64),
