@@ -450,6 +450,10 @@ impl<const N: usize> ClockEngine<N> {
 
     /// Advance to `now`: returns a bit per CV output that starts a pulse now (bit i = output i).
     /// MIDI messages due now are queued for [`ClockEngine::pop_midi`].
+    ///
+    /// Call it at least every 2²⁸ ticks (22 s at Rack's rate, 134 s on the chip); a longer gap is
+    /// treated as a stalled host (outputs rejoin the grid), and gaps near 2³¹ ticks cannot be
+    /// told from time running backwards.
     #[inline]
     pub fn poll(&mut self, now: Tick) -> u32 {
         let stalled = ticks_between(self.last_poll, now) > STALL_TICKS;
@@ -463,7 +467,7 @@ impl<const N: usize> ClockEngine<N> {
             }
         }
         // Housekeeping against the u32 wrap, a few times per wrap rather than per sample.
-        if ticks_between(self.housekeeping, now) > HOUSEKEEPING_TICKS {
+        if stalled || ticks_between(self.housekeeping, now) > HOUSEKEEPING_TICKS {
             self.housekeeping = now;
             self.expire(now);
         }
