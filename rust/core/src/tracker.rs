@@ -145,6 +145,8 @@ pub struct BeatTracker {
     cfg: TrackerConfig,
     units: u32,
     omega_lock: u32,
+    /// Loss timeout in ticks since the last pulse (see `update_timeout`).
+    timeout: u32,
     /// Locked gains (Q2.30) and the memory at which least-squares gains fall to them.
     b_lock: u32,
     c_lock: u32,
@@ -187,6 +189,7 @@ impl BeatTracker {
             cfg,
             units: cfg.ppqn.units(),
             omega_lock: 0,
+            timeout: 0,
             b_lock: 0,
             c_lock: 0,
             memory_max: MEMORY_SEED,
@@ -234,6 +237,7 @@ impl BeatTracker {
         // 1.5× headroom below MIN_BPM, so a jittery 1 BPM clock is still one clock.
         self.max_period =
             (per_minute * 3 / (2 * MIN_BPM as u64 * ppqn as u64)).min(i32::MAX as u64) as u32;
+        self.update_timeout();
     }
 
     /// The configuration in use.
@@ -279,6 +283,7 @@ impl BeatTracker {
         if self.state == LockState::Locked {
             self.state = LockState::Acquiring;
         }
+        self.update_timeout();
     }
 
     /// Change the tick rate (a sample-rate change) keeping position, tempo and lock: every
@@ -318,6 +323,12 @@ impl BeatTracker {
     pub fn on_pulse(&mut self, t: Tick) -> PulseVerdict {
         // The loss timeout applies even when nobody polled during the gap.
         self.poll(t);
+        let v = self.take_pulse(t);
+        self.update_timeout();
+        v
+    }
+
+    fn take_pulse(&mut self, t: Tick) -> PulseVerdict {
         match self.state {
             LockState::Stopped => return self.first_pulse(t),
             LockState::Lost => return self.resume(t),
@@ -638,19 +649,21 @@ impl BeatTracker {
         if !matches!(self.state, LockState::Acquiring | LockState::Locked) {
             return;
         }
-        let since = ticks_between(self.last_pulse, now) as u64;
-        if since > self.timeout() {
+        if ticks_between(self.last_pulse, now) > self.timeout {
             self.state = LockState::Lost;
         }
     }
 
-    fn timeout(&self) -> u64 {
-        if !self.has_period {
-            return self.max_period as u64;
-        }
-        let p = self.period >> 32;
-        let t = p * (self.cfg.max_missed as u64 + 1) + p / 2 + (self.jitter >> 32) * 4;
-        t.min(u32::MAX as u64 / 2)
+    /// Recompute the loss timeout (per pulse and per setting, not per poll: `poll` runs every
+    /// sample on the host).
+    fn update_timeout(&mut self) {
+        let t = if !self.has_period {
+            self.max_period as u64
+        } else {
+            let p = self.period >> 32;
+            p * (self.cfg.max_missed as u64 + 1) + p / 2 + (self.jitter >> 32) * 4
+        };
+        self.timeout = t.min(u32::MAX as u64 / 2) as u32;
     }
 
     /// Renumber positions so that the next expected pulse is `pos` (reset, start, continue).
