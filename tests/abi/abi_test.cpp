@@ -221,6 +221,7 @@ void test_defaults_and_garbage_settings() {
 	CHECK(s.master_bpm == 120.f);
 	CHECK(s.pulse_width == TACTUS_PULSE_5MS);
 	CHECK(s.flags & TACTUS_FLAG_SPP_ON_RESET);
+	CHECK(s.input_level == TACTUS_INPUT_LEVEL_RACK);
 	Rig r(48000);
 	r.s.input_ppqn = 3;
 	r.s.output_ppqn[0] = 0;
@@ -231,6 +232,7 @@ void test_defaults_and_garbage_settings() {
 	r.s.midi_offset_ms = NAN;
 	r.s.pulse_width = 77;
 	r.s.flags = 0xFFFFFFC0u;
+	r.s.input_level = 0xFFFFFFFFu;
 	r.apply();
 	TactusSettings back;
 	tactus_bridge_settings(r.b, &back);
@@ -244,6 +246,7 @@ void test_defaults_and_garbage_settings() {
 	CHECK(back.midi_offset_ms == 0.f);
 	CHECK(back.pulse_width == TACTUS_PULSE_5MS);
 	CHECK(back.flags == 0);
+	CHECK(back.input_level == TACTUS_INPUT_LEVEL_RACK);
 	r.s.master_bpm = 1000.f;
 	r.apply();
 	tactus_bridge_settings(r.b, &back);
@@ -717,6 +720,172 @@ void test_pulse_width() {
 	}
 }
 
+// A square-wave clock between `hi` (first half of each input pulse period) and `lo` volts,
+// rising at `start` (low before it): a clock as an audio interface input delivers it, AC-coupled
+// (centred on 0 V), often at line level. (A line resting at exactly 0 V before its first pulse
+// would not arm the low-level detector, which re-arms below -0.1 V, so that first pulse would
+// not count.)
+struct SquareClock {
+	double start, period;
+	float hi, lo;
+	SquareClock(double bpm, int ppqn, float hi_, float lo_, double start_ = 0.1)
+	    : start(start_), period(60.0 / bpm / ppqn), hi(hi_), lo(lo_) {}
+	float volts(double t) const {
+		if (t < start) return lo;
+		double phase = (t - start) / period;
+		return phase - std::floor(phase) < 0.5 ? hi : lo;
+	}
+};
+
+void run_square(Rig& r, const SquareClock& c, double until) {
+	while (r.t() < until) r.step(c.volts(r.t()));
+}
+
+// Pulses of each output over beats 16..40 of a 120 BPM clock that starts at 0.1 s (as in
+// test_conversion_counts), lock, tempo, and the 1-PPQN output's worst distance from the beats
+// counted from `first`, the first input pulse Bridge took (beat 0).
+void check_counts_120(Rig& r, const char* what, double first = 0.1) {
+	double eps = 0.5 / 96 / 4;
+	for (int k = 0; k < 4; k++) {
+		size_t c = r.count(k, 8.1 - eps, 20.1 - eps);
+		CHECK_MSG(c == 24 * r.s.output_ppqn[k], "%s: out %u PPQN: %zu pulses in 24 beats", what, r.s.output_ppqn[k], c);
+	}
+	double worst = 0;
+	for (size_t j = 0; j < r.fired[0].size(); j++) {
+		double tt = r.fired[0][j] / r.sr - first;
+		if (tt < 8.0 || tt > 20.0) continue;
+		worst = std::max(worst, std::fabs(tt - std::floor(tt / 0.5 + 0.5) * 0.5));
+	}
+	CHECK_MSG(worst < 0.0005, "%s: 1-PPQN output %.3f ms off the beat", what, worst * 1e3);
+	TactusStatus st = r.status();
+	CHECK_MSG(st.lock_state == TACTUS_LOCK_LOCKED, "%s: lock %u", what, st.lock_state);
+	CHECK_MSG(std::abs((int)st.tempo_milli_bpm - 120000) <= 50, "%s: tempo %u", what, st.tempo_milli_bpm);
+}
+
+// The CLOCK input level menu option: a ±0.3 V clock is nothing at Rack levels and a clock at the
+// low level; the setting survives a settings round trip; switching it keeps the beat.
+void test_input_level() {
+	g_test = "input-level";
+	const SquareClock line(120.0, 4, 0.3f, -0.3f);
+
+	// Default (Rack levels): the ±0.3 V clock is ignored entirely.
+	{
+		Rig r(48000);
+		r.flag(TACTUS_FLAG_CLOCK_PATCHED, true);
+		r.flag(TACTUS_FLAG_MIDI_OUT, true);
+		run_square(r, line, 24.0);
+		TactusStatus st = r.status();
+		CHECK(st.source == TACTUS_SOURCE_CV);
+		CHECK_MSG(st.lock_state == TACTUS_LOCK_STOPPED, "lock %u", st.lock_state);
+		CHECK(st.tempo_milli_bpm == 0);
+		CHECK(!(st.events & TACTUS_OUT_INPUT_PULSE));
+		for (int k = 0; k < 4; k++) CHECK(r.fired[k].empty());
+		CHECK(r.midi_count(0xF8, 0, 100) == 0);
+	}
+
+	// Low level from the start: followed, exact counts, tempo, phase, MIDI clock.
+	{
+		Rig r(48000);
+		r.s.input_level = TACTUS_INPUT_LEVEL_LOW;
+		r.flag(TACTUS_FLAG_CLOCK_PATCHED, true);
+		r.flag(TACTUS_FLAG_MIDI_OUT, true);
+		run_square(r, line, 24.0);
+		check_counts_120(r, "low level");
+		double eps = 0.5 / 96 / 4;
+		size_t clocks = r.midi_count(0xF8, 8.1 - eps, 20.1 - eps);
+		CHECK_MSG(clocks == 24 * 24, "low level: %zu MIDI clocks in 24 beats", clocks);
+	}
+
+	// Settings round trip: read back from one Bridge, applied to a fresh one, which then follows
+	// the clock; garbage reads as Rack levels.
+	{
+		TactusBridge* a = tactus_bridge_new(48000.f);
+		TactusSettings s;
+		tactus_settings_default(&s);
+		s.input_level = TACTUS_INPUT_LEVEL_LOW;
+		s.flags |= TACTUS_FLAG_CLOCK_PATCHED;
+		tactus_bridge_configure(a, &s);
+		TactusSettings back;
+		tactus_settings_default(&back);
+		tactus_bridge_settings(a, &back);
+		CHECK(back.input_level == TACTUS_INPUT_LEVEL_LOW);
+		tactus_bridge_free(a);
+		Rig r(48000);
+		r.s = back;
+		r.apply();
+		TactusSettings again;
+		tactus_bridge_settings(r.b, &again);
+		CHECK(again.input_level == TACTUS_INPUT_LEVEL_LOW);
+		CHECK(std::memcmp(&again, &back, sizeof back) == 0);
+		run_square(r, line, 24.0);
+		check_counts_120(r, "round trip");
+		const uint32_t garbage[] = {2, 255, 0x80000001u, 0xFFFFFFFFu};
+		for (size_t i = 0; i < 4; i++) {
+			r.s.input_level = garbage[i];
+			r.apply();
+			tactus_bridge_settings(r.b, &back);
+			CHECK_MSG(back.input_level == TACTUS_INPUT_LEVEL_RACK, "input_level %u read back as %u", garbage[i], back.input_level);
+		}
+	}
+
+	// Chosen in the menu while the ±0.3 V clock runs (in the high half of a pulse, where a naive
+	// threshold change would take the click as an edge): no pulse at the switch, then followed.
+	{
+		Rig r(48000);
+		r.flag(TACTUS_FLAG_CLOCK_PATCHED, true);
+		double t_switch = 4.1 + 0.125 * 0.25;  // a quarter into input pulse 32, at +0.3 V
+		run_square(r, line, t_switch);
+		CHECK(r.status().lock_state == TACTUS_LOCK_STOPPED);
+		CHECK(line.volts(r.t()) > 0.f);
+		r.s.input_level = TACTUS_INPUT_LEVEL_LOW;
+		r.apply();
+		// Until the next rising edge (pulse 33 at 4.225 s) nothing is taken.
+		bool pulse = false;
+		while (r.t() < 4.1 + 0.125 - 0.001) pulse |= (r.step(line.volts(r.t())) & TACTUS_OUT_INPUT_PULSE) != 0;
+		CHECK(!pulse);
+		run_square(r, line, 24.0);
+		check_counts_120(r, "switched while running", 4.225);
+	}
+
+	// Switching the level under a locked ±5 V clock (which reads at both levels) keeps the beat:
+	// every pulse is counted, lock and beat count carry on.
+	{
+		Rig r(48000);
+		r.flag(TACTUS_FLAG_CLOCK_PATCHED, true);
+		const SquareClock bipolar(120.0, 4, 5.f, -5.f);
+		run_square(r, bipolar, 6.0 + 0.03);
+		CHECK(r.status().lock_state == TACTUS_LOCK_LOCKED);
+		const double switches[] = {6.03, 9.1, 12.09, 15.0, 17.2};  // high half, on an edge, low half, ...
+		for (int i = 1; i < 5; i++) {
+			uint32_t beat = r.status().beat;
+			r.s.input_level = (i % 2) ? TACTUS_INPUT_LEVEL_LOW : TACTUS_INPUT_LEVEL_RACK;
+			r.apply();
+			TactusStatus st = r.status();
+			CHECK(st.beat == beat);
+			CHECK(st.lock_state == TACTUS_LOCK_LOCKED);
+			run_square(r, bipolar, switches[i]);
+		}
+		run_square(r, bipolar, 24.0);
+		check_counts_120(r, "level switched under a locked clock");
+		CHECK(r.status().beat >= 46 && r.status().beat <= 48);
+	}
+
+	// RESET reads at the same level: a ±0.3 V trigger resets only at the low level.
+	{
+		Rig r(48000);
+		for (int i = 0; i < 480; i++) r.step(0.f, i < 240 ? -0.3f : 0.3f);
+		CHECK(r.reset_edges.empty());
+		r.s.input_level = TACTUS_INPUT_LEVEL_LOW;
+		r.apply();
+		for (int i = 0; i < 240; i++) r.step(0.f, 0.3f);
+		CHECK(r.reset_edges.empty());
+		for (int i = 0; i < 240; i++) r.step(0.f, -0.3f);
+		uint64_t at = r.n;
+		for (int i = 0; i < 240; i++) r.step(0.f, 0.3f);
+		CHECK(r.reset_edges.size() == 1 && r.reset_edges[0] == at);
+	}
+}
+
 // ---- the tactus-core scenarios (S1–S10), through the ABI ------------------------------------
 
 struct Scenario {
@@ -935,6 +1104,7 @@ int main(int argc, char** argv) {
 	test_sample_rate_change();
 	test_offsets();
 	test_pulse_width();
+	test_input_level();
 	test_core_scenarios();
 	if (g_failures) {
 		std::fprintf(stderr, "abi_test: %d of %d checks failed\n", g_failures, g_checks);

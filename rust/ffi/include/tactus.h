@@ -50,6 +50,14 @@
 // [`TactusSettings::pulse_width`]: half the output period.
 #define TACTUS_PULSE_DUTY50 3
 
+// [`TactusSettings::input_level`]: Rack levels on CLOCK and RESET, edge above 1.5 V, re-arm
+// below 0.5 V (default).
+#define TACTUS_INPUT_LEVEL_RACK 0
+
+// [`TactusSettings::input_level`]: low-level or AC-coupled clocks on CLOCK and RESET (an audio
+// interface input), edge above 0.1 V, re-arm below −0.1 V.
+#define TACTUS_INPUT_LEVEL_LOW 1
+
 // [`TactusStatus::lock_state`]: no clock yet.
 #define TACTUS_LOCK_STOPPED 0
 
@@ -116,6 +124,9 @@ typedef struct {
   uint32_t pulse_width;
   // `TACTUS_FLAG_*` bits; unknown bits are ignored.
   uint32_t flags;
+  // Signal level of the CLOCK and RESET inputs: `TACTUS_INPUT_LEVEL_*` (default Rack levels;
+  // unknown values read as Rack levels).
+  uint32_t input_level;
 } TactusSettings;
 
 // What the panel shows, read with [`tactus_bridge_status`] (a few hundred times a second is

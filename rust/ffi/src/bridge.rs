@@ -100,6 +100,45 @@ impl PulseWidth {
     }
 }
 
+/// Signal level of the CLOCK and RESET inputs: which [`EdgeConfig`] their edge detectors use.
+/// (RUN is a gate and always uses Rack's levels.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputLevel {
+    /// Rack's 0–10 V gates: edge above 1.5 V, re-arm below 0.5 V ([`EdgeConfig::RACK`];
+    /// default).
+    Rack,
+    /// Low-level or AC-coupled clocks (an audio interface input, a line-level signal): edge
+    /// above 0.1 V, re-arm below −0.1 V ([`EdgeConfig::AUDIO_INTERFACE`]). The signal has to
+    /// swing below −0.1 V between pulses, as an AC-coupled one does.
+    Low,
+}
+
+impl InputLevel {
+    /// From the ABI's number (0 = Rack, 1 = low-level); anything else is Rack.
+    pub const fn from_index(i: u32) -> InputLevel {
+        match i {
+            1 => InputLevel::Low,
+            _ => InputLevel::Rack,
+        }
+    }
+
+    /// The ABI's number.
+    pub const fn index(self) -> u32 {
+        match self {
+            InputLevel::Rack => 0,
+            InputLevel::Low => 1,
+        }
+    }
+
+    /// Thresholds and hold-off of the edge detectors.
+    pub const fn edge_config(self) -> EdgeConfig {
+        match self {
+            InputLevel::Rack => EdgeConfig::RACK,
+            InputLevel::Low => EdgeConfig::AUDIO_INTERFACE,
+        }
+    }
+}
+
 /// Where the beat comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InputSource {
@@ -142,6 +181,8 @@ pub struct Config {
     pub midi_offset_us: i32,
     /// Gate length of the CV outputs.
     pub pulse_width: PulseWidth,
+    /// Signal level of the CLOCK and RESET inputs.
+    pub input_level: InputLevel,
     /// A cable is plugged into CLOCK.
     pub clock_patched: bool,
     /// A cable is plugged into RUN (unpatched = running).
@@ -166,6 +207,7 @@ impl Default for Config {
             cv_offset_us: 0,
             midi_offset_us: 0,
             pulse_width: PulseWidth::Ms5,
+            input_level: InputLevel::Rack,
             clock_patched: false,
             run_patched: false,
             midi_in: false,
@@ -184,6 +226,19 @@ impl Config {
             pulse_width_us: self.pulse_width.micros(),
             min_spacing_us: OUTPUT_MIN_SPACING_US,
         }
+    }
+}
+
+/// New thresholds for an edge detector whose last sample was `last` volts, keeping its state
+/// (armed or not, the last edge for the hold-off). The exception is a detector that is armed
+/// while its input already sits at or above the new rising threshold (a low-level signal in its
+/// high half when the level goes from Rack to low): it starts over disarmed, so the switch is
+/// not taken as an edge and the next rising edge after a fall below the new re-arm level is.
+fn retune(det: &mut EdgeDetector, edge: EdgeConfig, last: f32, rate: TickRate, sub: u32) {
+    if !det.is_high() && last.is_finite() && last >= edge.high {
+        *det = EdgeDetector::new(edge, rate, sub);
+    } else {
+        det.set_config(edge, rate, sub);
     }
 }
 
@@ -245,6 +300,9 @@ pub struct Bridge {
     now: Tick,
     clock_in: EdgeDetector,
     reset_in: EdgeDetector,
+    /// The last sample `clock_in` and `reset_in` saw (volts, as given).
+    clock_v: f32,
+    reset_v: f32,
     run_high: bool,
     run_level: bool,
     decoder: MidiClockDecoder,
@@ -288,8 +346,10 @@ impl Bridge {
             subsample,
             rate,
             now: 0,
-            clock_in: EdgeDetector::new(EdgeConfig::RACK, rate, subsample),
-            reset_in: EdgeDetector::new(EdgeConfig::RACK, rate, subsample),
+            clock_in: EdgeDetector::new(cfg.input_level.edge_config(), rate, subsample),
+            reset_in: EdgeDetector::new(cfg.input_level.edge_config(), rate, subsample),
+            clock_v: 0.0,
+            reset_v: 0.0,
             run_high: false,
             run_level: true,
             decoder: MidiClockDecoder::new(),
@@ -344,6 +404,13 @@ impl Bridge {
             if oc != old.output(i) {
                 self.engine.set_output(i, oc);
             }
+        }
+        if c.input_level != old.input_level {
+            // New thresholds only, the engine is untouched: a clock that reads at both levels
+            // keeps its beat.
+            let (edge, rate, sub) = (c.input_level.edge_config(), self.rate, self.subsample);
+            retune(&mut self.clock_in, edge, self.clock_v, rate, sub);
+            retune(&mut self.reset_in, edge, self.reset_v, rate, sub);
         }
         if c.midi_offset_us != old.midi_offset_us {
             self.engine.set_midi_offset(c.midi_offset_us);
@@ -403,8 +470,9 @@ impl Bridge {
         let (rate, sub) = tick_rate(sr);
         self.engine.set_rate(rate, self.now, self.now);
         self.dirty = true;
-        self.clock_in.set_config(EdgeConfig::RACK, rate, sub);
-        self.reset_in.set_config(EdgeConfig::RACK, rate, sub);
+        let edge = self.cfg.input_level.edge_config();
+        self.clock_in.set_config(edge, rate, sub);
+        self.reset_in.set_config(edge, rate, sub);
         if self.reset_out {
             self.reset_until = self
                 .now
@@ -497,6 +565,7 @@ impl Bridge {
     #[inline]
     pub fn process(&mut self, clock: f32, reset: f32, run: f32) -> u32 {
         let now = self.now;
+        self.reset_v = reset;
         if let Some(t) = self.reset_in.process(reset, now) {
             self.do_reset(t);
         }
@@ -524,6 +593,7 @@ impl Bridge {
         }
         let mut out = 0;
         if self.source == InputSource::Cv {
+            self.clock_v = clock;
             if let Some(t) = self.clock_in.process(clock, now) {
                 self.engine.on_pulse(t);
                 self.dirty = true;
@@ -659,15 +729,27 @@ mod tests {
         assert_eq!(InputSource::select(false, false), InputSource::Master);
     }
 
-    /// Feed a square-wave clock at `bpm`/`ppqn` for `samples` samples; returns rising edges
-    /// per output.
+    /// Feed a 0/10 V square-wave clock at `bpm`/`ppqn` for `samples` samples; returns rising
+    /// edges per output.
     fn run_cv(b: &mut Bridge, bpm: f64, ppqn: u32, samples: u64, start: u64) -> [u32; 4] {
+        run_square(b, bpm, ppqn, samples, start, (10.0, 0.0))
+    }
+
+    /// [`run_cv`] with the square wave between `levels.0` (first half) and `levels.1` volts.
+    fn run_square(
+        b: &mut Bridge,
+        bpm: f64,
+        ppqn: u32,
+        samples: u64,
+        start: u64,
+        levels: (f32, f32),
+    ) -> [u32; 4] {
         let sr = 48_000.0;
         let period = sr * 60.0 / bpm / ppqn as f64;
         let mut counts = [0; 4];
         for n in start..start + samples {
             let phase = (n as f64 / period).fract();
-            let v = if phase < 0.5 { 10.0 } else { 0.0 };
+            let v = if phase < 0.5 { levels.0 } else { levels.1 };
             let out = b.process(v, 0.0, 0.0);
             for (i, c) in counts.iter_mut().enumerate() {
                 if out & (1 << (bits::FIRED_SHIFT + i as u32)) != 0 {
@@ -755,5 +837,104 @@ mod tests {
             "{}",
             s.tempo_milli_bpm
         );
+    }
+
+    #[test]
+    fn low_level_clock_needs_the_low_level_setting() {
+        let ac = (0.3, -0.3);
+        let patched = Config {
+            clock_patched: true,
+            ..Config::default()
+        };
+        let mut b = Bridge::new(48_000.0);
+        b.configure(&patched);
+        assert_eq!(run_square(&mut b, 120.0, 4, 8 * 24_000, 0, ac), [0; 4]);
+        assert_eq!(b.status().lock, LockState::Stopped);
+        // Switched on the running clock: followed from then on.
+        let low = Config {
+            input_level: InputLevel::Low,
+            ..patched
+        };
+        b.configure(&low);
+        run_square(&mut b, 120.0, 4, 8 * 24_000, 8 * 24_000, ac);
+        assert_eq!(b.status().lock, LockState::Locked);
+        let counts = run_square(&mut b, 120.0, 4, 16 * 24_000, 16 * 24_000, ac);
+        assert_eq!(counts, [16, 32, 64, 384]);
+        // A sample-rate change keeps the level.
+        b.set_sample_rate(96_000.0);
+        assert_eq!(b.config().input_level, InputLevel::Low);
+        // A 0/10 V clock never re-arms at the low level (it does not go below −0.1 V).
+        let mut u = Bridge::new(48_000.0);
+        u.configure(&low);
+        assert_eq!(run_cv(&mut u, 120.0, 4, 4 * 24_000, 0), [0; 4]);
+    }
+
+    #[test]
+    fn input_level_switch_keeps_the_beat() {
+        // ±5 V reads at both levels: switching back and forth mid-clock loses no pulse.
+        let bipolar = (5.0, -5.0);
+        let mut b = Bridge::new(48_000.0);
+        let rack = Config {
+            clock_patched: true,
+            ..Config::default()
+        };
+        let low = Config {
+            input_level: InputLevel::Low,
+            ..rack
+        };
+        b.configure(&rack);
+        run_square(&mut b, 120.0, 4, 8 * 24_000, 0, bipolar);
+        assert_eq!(b.status().lock, LockState::Locked);
+        let mut total = [0; 4];
+        let mut n = 8 * 24_000;
+        // Switch on a rising edge, in the high half and in the low half (one input pulse is
+        // 6 000 samples).
+        for (cfg, len) in [
+            (&low, 4 * 24_000 + 1_500),
+            (&rack, 4 * 24_000 + 2_000),
+            (&low, 8 * 24_000 - 3_500),
+        ] {
+            b.configure(cfg);
+            let c = run_square(&mut b, 120.0, 4, len, n, bipolar);
+            for (t, c) in total.iter_mut().zip(c) {
+                *t += c;
+            }
+            n += len;
+            assert_eq!(b.status().lock, LockState::Locked);
+        }
+        assert_eq!(total, [16, 32, 64, 384]);
+    }
+
+    #[test]
+    fn level_switch_in_a_high_phase_is_not_an_edge() {
+        let mut b = Bridge::new(48_000.0);
+        let rack = Config {
+            clock_patched: true,
+            ..Config::default()
+        };
+        b.configure(&rack);
+        // Armed at Rack levels (−0.3 V), then resting at +0.3 V: no edge at 1.5 V.
+        for _ in 0..100 {
+            b.process(-0.3, -0.3, 0.0);
+        }
+        for _ in 0..100 {
+            assert_eq!(b.process(0.3, 0.3, 0.0) & bits::INPUT_PULSE, 0);
+        }
+        b.status();
+        b.configure(&Config {
+            input_level: InputLevel::Low,
+            ..rack
+        });
+        // The level is already above the new threshold: not an edge, and no reset either.
+        for _ in 0..100 {
+            assert_eq!(b.process(0.3, 0.3, 0.0) & bits::INPUT_PULSE, 0);
+        }
+        assert_eq!(b.status().events & bits::RESET_EVENT, 0);
+        // The next rising edge is one.
+        for _ in 0..100 {
+            b.process(-0.3, -0.3, 0.0);
+        }
+        assert_ne!(b.process(0.3, 0.3, 0.0) & bits::INPUT_PULSE, 0);
+        assert_ne!(b.status().events & bits::RESET_EVENT, 0);
     }
 }

@@ -15,7 +15,7 @@
 
 pub mod bridge;
 
-use bridge::{bits, Bridge, Config, InputSource, PulseWidth, OUTPUTS};
+use bridge::{bits, Bridge, Config, InputLevel, InputSource, PulseWidth, OUTPUTS};
 use core::ffi::c_char;
 use tactus_core::tracker::LockState;
 use tactus_core::Ppqn;
@@ -51,6 +51,13 @@ pub const TACTUS_PULSE_5MS: u32 = 1;
 pub const TACTUS_PULSE_10MS: u32 = 2;
 /// [`TactusSettings::pulse_width`]: half the output period.
 pub const TACTUS_PULSE_DUTY50: u32 = 3;
+
+/// [`TactusSettings::input_level`]: Rack levels on CLOCK and RESET, edge above 1.5 V, re-arm
+/// below 0.5 V (default).
+pub const TACTUS_INPUT_LEVEL_RACK: u32 = 0;
+/// [`TactusSettings::input_level`]: low-level or AC-coupled clocks on CLOCK and RESET (an audio
+/// interface input), edge above 0.1 V, re-arm below −0.1 V.
+pub const TACTUS_INPUT_LEVEL_LOW: u32 = 1;
 
 /// [`TactusStatus::lock_state`]: no clock yet.
 pub const TACTUS_LOCK_STOPPED: u32 = 0;
@@ -93,6 +100,8 @@ const _: () = {
     assert!(TACTUS_OUT_MIDI_PENDING == bits::MIDI_PENDING);
     assert!(TACTUS_OUT_FIRED_SHIFT == bits::FIRED_SHIFT);
     assert!(TACTUS_OUT_RESET_EVENT == bits::RESET_EVENT);
+    assert!(TACTUS_INPUT_LEVEL_RACK == InputLevel::Rack.index());
+    assert!(TACTUS_INPUT_LEVEL_LOW == InputLevel::Low.index());
     assert!(TACTUS_LOCK_STOPPED == LockState::Stopped as u32);
     assert!(TACTUS_LOCK_ACQUIRING == LockState::Acquiring as u32);
     assert!(TACTUS_LOCK_LOCKED == LockState::Locked as u32);
@@ -121,6 +130,9 @@ pub struct TactusSettings {
     pub pulse_width: u32,
     /// `TACTUS_FLAG_*` bits; unknown bits are ignored.
     pub flags: u32,
+    /// Signal level of the CLOCK and RESET inputs: `TACTUS_INPUT_LEVEL_*` (default Rack levels;
+    /// unknown values read as Rack levels).
+    pub input_level: u32,
 }
 
 /// What the panel shows, read with [`tactus_bridge_status`] (a few hundred times a second is
@@ -185,6 +197,7 @@ fn settings_from_config(c: &Config) -> TactusSettings {
         midi_offset_ms: c.midi_offset_us as f32 / 1000.0,
         pulse_width: c.pulse_width.index(),
         flags,
+        input_level: c.input_level.index(),
     }
 }
 
@@ -222,6 +235,7 @@ pub fn config_from_settings(s: &TactusSettings) -> Config {
         cv_offset_us: offset_us(s.cv_offset_ms),
         midi_offset_us: offset_us(s.midi_offset_ms),
         pulse_width: PulseWidth::from_index(s.pulse_width),
+        input_level: InputLevel::from_index(s.input_level),
         clock_patched: s.flags & TACTUS_FLAG_CLOCK_PATCHED != 0,
         run_patched: s.flags & TACTUS_FLAG_RUN_PATCHED != 0,
         midi_in: s.flags & TACTUS_FLAG_MIDI_IN != 0,
@@ -445,10 +459,18 @@ mod tests {
             midi_offset_ms: 0.0,
             pulse_width: 0,
             flags: 0,
+            input_level: 7,
         };
         unsafe { tactus_settings_default(&mut s) };
         assert_eq!(config_from_settings(&s), Config::default());
         assert_eq!(s.output_ppqn, [1, 2, 4, 24]);
+        assert_eq!(s.input_level, TACTUS_INPUT_LEVEL_RACK);
+        let low = TactusSettings {
+            input_level: TACTUS_INPUT_LEVEL_LOW,
+            ..s
+        };
+        assert_eq!(config_from_settings(&low).input_level, InputLevel::Low);
+        assert_eq!(settings_from_config(&config_from_settings(&low)), low);
         let garbage = TactusSettings {
             input_ppqn: 3,
             output_ppqn: [0, 7, 96, u32::MAX],
@@ -458,6 +480,7 @@ mod tests {
             midi_offset_ms: f32::NAN,
             pulse_width: 99,
             flags: !0x3F,
+            input_level: u32::MAX,
         };
         let c = config_from_settings(&garbage);
         assert_eq!(c.input_ppqn, Ppqn::P4);
@@ -467,6 +490,15 @@ mod tests {
         assert_eq!(c.cv_offset_us, -50_000);
         assert_eq!(c.midi_offset_us, 0);
         assert_eq!(c.pulse_width, PulseWidth::Ms5);
+        assert_eq!(c.input_level, InputLevel::Rack);
+        assert_eq!(
+            config_from_settings(&TactusSettings {
+                input_level: 2,
+                ..s
+            })
+            .input_level,
+            InputLevel::Rack
+        );
         assert!(!c.clock_patched && !c.midi_out && !c.run_continues);
     }
 
