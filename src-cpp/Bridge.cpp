@@ -151,6 +151,7 @@ struct Bridge : Module {
 
 	// Menu options (saved with the patch).
 	int pulseWidth = TACTUS_PULSE_5MS;
+	int inputLevel = TACTUS_INPUT_LEVEL_RACK;  // CLOCK and RESET thresholds
 	bool sppOnReset = true;
 	bool runContinues = false;
 
@@ -186,10 +187,11 @@ struct Bridge : Module {
 		configButton(RESET_PARAM, "Reset to beat 1");
 
 		configInput<ClockInputInfo>(CLOCK_INPUT, "Clock")->description =
-			"Rising edges above 1.5 V (re-arms below 0.5 V). When patched this is the clock source.";
+			"Rising edges above 1.5 V (re-arms below 0.5 V). When patched this is the clock source. "
+			"For a clock from an audio interface input or an AC-coupled line, choose the low-level CLOCK input level in the menu.";
 		configInput(RESET_INPUT, "Reset trigger")->description =
 			"Rising edge: back to beat 1. A reset up to 2 ms after a clock pulse makes that pulse beat 1, otherwise the next pulse is. "
-			"Sends MIDI Start while running, Song Position 0 while stopped.";
+			"Sends MIDI Start while running, Song Position 0 while stopped. Same levels as CLOCK (menu).";
 		configInput(RUN_INPUT, "Run gate")->description =
 			"High = running, unpatched = running. Rising starts from beat 1 (MIDI Start), falling stops (MIDI Stop).";
 		for (int i = 0; i < NUM_OUTPUTS; i++)
@@ -221,6 +223,7 @@ struct Bridge : Module {
 	void onReset(const ResetEvent& e) override {
 		Module::onReset(e);
 		pulseWidth = TACTUS_PULSE_5MS;
+		inputLevel = TACTUS_INPUT_LEVEL_RACK;
 		sppOnReset = true;
 		runContinues = false;
 		midiInput.reset();
@@ -242,6 +245,7 @@ struct Bridge : Module {
 		s.cv_offset_ms = params[CV_OFFSET_PARAM].getValue();
 		s.midi_offset_ms = params[MIDI_OFFSET_PARAM].getValue();
 		s.pulse_width = (uint32_t)pulseWidth;
+		s.input_level = (uint32_t)inputLevel;
 		uint32_t f = 0;
 		if (inputs[CLOCK_INPUT].isConnected())
 			f |= TACTUS_FLAG_CLOCK_PATCHED;
@@ -330,6 +334,7 @@ struct Bridge : Module {
 	json_t* dataToJson() override {
 		json_t* rootJ = json_object();
 		json_object_set_new(rootJ, "pulseWidth", json_integer(pulseWidth));
+		json_object_set_new(rootJ, "inputLevel", json_integer(inputLevel));
 		json_object_set_new(rootJ, "sppOnReset", json_boolean(sppOnReset));
 		json_object_set_new(rootJ, "runContinues", json_boolean(runContinues));
 		json_object_set_new(rootJ, "running", json_boolean(running));
@@ -345,6 +350,11 @@ struct Bridge : Module {
 		json_t* j = json_object_get(rootJ, "pulseWidth");
 		if (json_is_integer(j) && json_integer_value(j) >= 0 && json_integer_value(j) <= TACTUS_PULSE_DUTY50)
 			pulseWidth = (int)json_integer_value(j);
+		// Patches from before the option have no inputLevel: Rack levels, as they were made with.
+		j = json_object_get(rootJ, "inputLevel");
+		inputLevel = TACTUS_INPUT_LEVEL_RACK;
+		if (json_is_integer(j) && json_integer_value(j) >= TACTUS_INPUT_LEVEL_RACK && json_integer_value(j) <= TACTUS_INPUT_LEVEL_LOW)
+			inputLevel = (int)json_integer_value(j);
 		j = json_object_get(rootJ, "sppOnReset");
 		if (json_is_boolean(j))
 			sppOnReset = json_is_true(j);
@@ -519,6 +529,17 @@ struct BridgeWidget : ModuleWidget {
 			return;
 		menu->addChild(new MenuSeparator);
 		menu->addChild(createIndexPtrSubmenuItem("Output pulse width", {"1 ms", "5 ms", "10 ms", "50 % duty"}, &module->pulseWidth));
+		// The choices spell out their thresholds; the item itself shows a short name.
+		static const char* const levelNames[] = {"Rack 0–10 V", "Low-level / AC-coupled"};
+		static const char* const levelLabels[] = {"Rack 0–10 V (edge above 1.5 V)", "Low-level / AC-coupled (edge above 0.1 V, re-arm below −0.1 V)"};
+		int level = module->inputLevel == TACTUS_INPUT_LEVEL_LOW ? TACTUS_INPUT_LEVEL_LOW : TACTUS_INPUT_LEVEL_RACK;
+		menu->addChild(createSubmenuItem("CLOCK input level", levelNames[level], [=](Menu* menu) {
+			for (int i = TACTUS_INPUT_LEVEL_RACK; i <= TACTUS_INPUT_LEVEL_LOW; i++) {
+				menu->addChild(createCheckMenuItem(levelLabels[i], "",
+					[=]() { return module->inputLevel == i; },
+					[=]() { module->inputLevel = i; }));
+			}
+		}));
 		menu->addChild(new MenuSeparator);
 		menu->addChild(createMenuLabel("MIDI"));
 		menu->addChild(createBoolPtrMenuItem("Send Song Position on reset while stopped", "", &module->sppOnReset));
