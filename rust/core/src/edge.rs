@@ -39,6 +39,8 @@ pub struct EdgeDetector {
     holdoff: u32,
     subsample: u32,
     armed: bool,
+    /// False until the first sample: that one only decides the starting level.
+    started: bool,
     prev: f32,
     last_edge: Option<Tick>,
 }
@@ -51,6 +53,7 @@ impl EdgeDetector {
             holdoff: 0,
             subsample: subsample.max(1),
             armed: false,
+            started: false,
             prev: 0.0,
             last_edge: None,
         };
@@ -81,6 +84,14 @@ impl EdgeDetector {
         let v = if v.is_finite() { v } else { 0.0 };
         let prev = self.prev;
         self.prev = v;
+        if !self.started {
+            // Anything below the rising threshold is low, so a line idling between the
+            // thresholds (an AC-coupled clock at 0 V) counts its very first pulse; a line that is
+            // already high at the start is not an edge.
+            self.started = true;
+            self.armed = v < self.cfg.high;
+            return None;
+        }
         if !self.armed {
             if v < self.cfg.low {
                 self.armed = true;
@@ -172,6 +183,21 @@ mod tests {
             bad.process(2.0, 256).is_some(),
             "fell back to Rack thresholds"
         );
+    }
+
+    #[test]
+    fn first_pulse_counts_from_an_idle_line_but_a_high_start_does_not() {
+        let mut d = EdgeDetector::new(EdgeConfig::AUDIO_INTERFACE, RATE, 256);
+        d.process(0.0, 0); // idle exactly between the thresholds
+        assert!(
+            d.process(0.3, 256).is_some(),
+            "first pulse of an AC-coupled clock"
+        );
+        let mut d = det();
+        d.process(10.0, 0); // already high when patched
+        assert!(d.process(10.0, 256).is_none());
+        d.process(0.0, 512);
+        assert!(d.process(10.0, 768).is_some());
     }
 
     #[test]
