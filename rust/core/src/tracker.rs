@@ -262,11 +262,7 @@ impl BeatTracker {
         self.cfg.ppqn = ppqn;
         self.cfg.max_missed = TrackerConfig::default_max_missed(ppqn);
         self.apply_config();
-        let new_units = self.units as u64;
-        self.period = (self.period / old_units).saturating_mul(new_units).clamp(
-            (self.min_period as u64) << 32,
-            (self.max_period as u64) << 32,
-        );
+        self.period = self.clamp_period(sat_mul_u64(self.period / old_units, self.units));
         self.t1 = self.t0.plus(self.period);
         // The next pulse is the first of the new resolution at or after the old next pulse.
         let r = next % self.units;
@@ -436,6 +432,7 @@ impl BeatTracker {
         self.push_raw(t);
     }
 
+    #[inline(never)] // Out of line: less AVR flash (measured with `make firmware`).
     fn reset_loop(&mut self) {
         self.memory = MEMORY_SEED;
         self.inliers = 0;
@@ -445,6 +442,7 @@ impl BeatTracker {
         self.multiple_run = 0;
     }
 
+    #[inline(never)] // Out of line: less AVR flash (measured with `make firmware`).
     fn track(&mut self, t: Tick) -> PulseVerdict {
         let p = self.period as i64;
         let tf = FineTick::from_tick(t);
@@ -464,10 +462,11 @@ impl BeatTracker {
             // outlier it could be a slower tempo instead, so then the raw interval itself must
             // be close to a whole number of periods too.
             let interval = (ticks_between(self.last_pulse, t) as u64) << 32;
-            let whole = (k + 1).saturating_mul(p as u64);
+            // k ≤ 255, so k + 1 fits u32 (and the product commutes).
+            let whole = sat_mul_u64(p as u64, (k + 1) as u32);
             if self.abnormal == 0 || interval.abs_diff(whole) <= (p / 4) as u64 {
                 missed = k as u32;
-                e = e.saturating_sub((missed as i64).saturating_mul(p));
+                e = e.saturating_sub(sat_mul_i64(p, missed));
             }
         }
         let thr = self.threshold();
@@ -477,13 +476,10 @@ impl BeatTracker {
         // The DLL step.
         self.memory = self.memory.saturating_add(1).min(self.memory_max);
         let (b, c) = self.gains();
-        self.t0 = self.t1.plus(self.period.saturating_mul(missed as u64));
+        self.t0 = self.t1.plus(sat_mul_u64(self.period, missed));
         self.t1 = self.t0.plus(self.period).offset(mul_i_q30(ec, b));
         let p_new = (self.period as i64).saturating_add(mul_i_q30(ec, c));
-        self.period = (p_new.max(0) as u64).clamp(
-            (self.min_period as u64) << 32,
-            (self.max_period as u64) << 32,
-        );
+        self.period = self.clamp_period(p_new.max(0) as u64);
         self.pos0 = self.pos0.wrapping_add(self.units.wrapping_mul(1 + missed));
         self.last_pulse = t;
         self.missed_total = self.missed_total.wrapping_add(missed);
@@ -491,7 +487,7 @@ impl BeatTracker {
         // Jitter estimate: mean absolute deviation about the running bias (so a ramp's
         // systematic error is not mistaken for jitter), outliers capped so a glitch can't blow
         // it up but a genuinely noisier clock still raises it within ~16 pulses.
-        let ae = (e - self.bias).unsigned_abs().min(thr.saturating_mul(2));
+        let ae = (e - self.bias).unsigned_abs().min(sat_mul_u64(thr, 2));
         self.jitter = self.jitter - self.jitter / 16 + ae / 16;
 
         // A clean missed pulse is on the grid; only a large residual makes the next pulse's
@@ -531,13 +527,7 @@ impl BeatTracker {
                 let iv = ticks_between(self.raw[1].t, t) as u64;
                 let pos = self.pos0;
                 self.pos0 = pos.wrapping_sub(self.units);
-                self.seed(
-                    t,
-                    (iv << 32).clamp(
-                        (self.min_period as u64) << 32,
-                        (self.max_period as u64) << 32,
-                    ),
-                );
+                self.seed(t, self.clamp_period(iv << 32));
                 self.reseeds = self.reseeds.wrapping_add(1);
                 return PulseVerdict::Reseeded;
             }
@@ -563,9 +553,20 @@ impl BeatTracker {
         }
     }
 
+    /// `p` limited to the accepted period range (Q32.32). One out-of-line copy of the 64-bit
+    /// clamp for all its callers (flash on AVR).
+    #[inline(never)]
+    fn clamp_period(&self, p: u64) -> u64 {
+        p.clamp(
+            (self.min_period as u64) << 32,
+            (self.max_period as u64) << 32,
+        )
+    }
+
     /// Outlier threshold in Q32.32 ticks: 4σ (σ as mean absolute error), at least P/16.
+    #[inline(never)] // Out of line: less AVR flash (measured with `make firmware`).
     fn threshold(&self) -> u64 {
-        self.jitter.saturating_mul(4).max(self.period / 16)
+        sat_mul_u64(self.jitter, 4).max(self.period / 16)
     }
 
     fn push_raw(&mut self, t: Tick) {
@@ -633,13 +634,7 @@ impl BeatTracker {
     /// Re-seed at pulse `t`, which is `n` pulses after the raw pulse at position `start_pos`.
     fn reseed_from(&mut self, t: Tick, start_pos: u32, n: u64, period: u64) {
         self.pos0 = start_pos.wrapping_add(self.units.wrapping_mul(n as u32 - 1));
-        self.seed(
-            t,
-            period.clamp(
-                (self.min_period as u64) << 32,
-                (self.max_period as u64) << 32,
-            ),
-        );
+        self.seed(t, self.clamp_period(period));
         self.reseeds = self.reseeds.wrapping_add(1);
     }
 
@@ -701,6 +696,7 @@ impl BeatTracker {
     }
 
     /// The position timeline for the outputs.
+    #[inline(never)] // Out of line: less AVR flash (measured with `make firmware`).
     pub fn timeline(&self) -> Timeline {
         let valid = self.state != LockState::Stopped;
         if !self.has_period {
@@ -773,6 +769,7 @@ impl BeatTracker {
 
     /// Loop gains `(b, c)` in Q2.30: least squares (`4/n`, `6/(n(n+1))`) while they exceed the
     /// locked gains.
+    #[inline(never)] // Out of line: less AVR flash (measured with `make firmware`).
     fn gains(&self) -> (u32, u32) {
         let n = self.memory.max(MEMORY_SEED + 1) as u64;
         let b = ((4 * Q30_ONE) / n).min(u32::MAX as u64) as u32;
@@ -820,10 +817,43 @@ fn lock_gains(omega: u32) -> (u32, u32) {
     (b as u32, c.max(1))
 }
 
+/// `a.saturating_mul(b as u64)`, compiled once and from two 32 × 32 → 64-bit products: the
+/// overflow-checked 64 × 64-bit product is a long instruction sequence on AVR.
+/// Same result: `a·b = ah·b·2³² + al·b` with `ah·b` and `al·b` below 2⁶⁴. If `ah·b ≥ 2³²` the
+/// product is at least 2⁶⁴ (saturates); otherwise `ah·b·2³²` is exact and the product overflows
+/// exactly when the sum does.
+#[inline(never)]
+fn sat_mul_u64(a: u64, b: u32) -> u64 {
+    let hi = (a >> 32) * b as u64;
+    if hi >> 32 != 0 {
+        return u64::MAX;
+    }
+    (hi << 32).saturating_add((a & 0xFFFF_FFFF) * b as u64)
+}
+
+/// `a.saturating_mul(b as i64)` for a non-negative `b`, through [`sat_mul_u64`]: with
+/// `m = |a|·b` (saturated at 2⁶⁴ − 1), a negative `a` gives `−m`, or `i64::MIN` from `m ≥ 2⁶³`
+/// (exactly `i64::MIN` at 2⁶³); a non-negative `a` gives `m` up to `i64::MAX`.
+#[inline(never)]
+fn sat_mul_i64(a: i64, b: u32) -> i64 {
+    let m = sat_mul_u64(a.unsigned_abs(), b);
+    if a < 0 {
+        if m >= 1 << 63 {
+            i64::MIN
+        } else {
+            -(m as i64)
+        }
+    } else if m > i64::MAX as u64 {
+        i64::MAX
+    } else {
+        m as i64
+    }
+}
+
 /// `x × g` for a signed Q32.32 `x` and a Q2.30 gain `g`.
 #[inline]
 fn mul_i_q30(x: i64, g: u32) -> i64 {
-    mul_i_q32(x, g).saturating_mul(4)
+    sat_mul_i64(mul_i_q32(x, g), 4)
 }
 
 #[cfg(test)]
