@@ -6,7 +6,7 @@
 //! the slope changes); the `horizon` is the last position it may reach before the next pulse
 //! confirms it, which bounds how far outputs coast when the input clock stops.
 
-use crate::fixed::FineTick;
+use crate::fixed::{sat_mul_u64, FineTick};
 use crate::time::Tick;
 
 /// Position → time mapping shared by the tracker and the master clock.
@@ -46,11 +46,15 @@ impl Timeline {
             return if d < 0 { Some(self.anchor) } else { None };
         }
         let slope = i64::try_from(self.slope).ok()?;
-        let dt = d.checked_mul(slope)?;
-        // Keep schedules within the unambiguous half of the u32 tick range.
-        if dt.unsigned_abs() >= 1 << 62 {
+        // Keep schedules within the unambiguous half of the u32 tick range: `None` when
+        // |d·slope| ≥ 2⁶² (an i64 overflow is beyond that too). |d| ≤ 2³¹ fits u32, and the
+        // saturating product is exact below 2⁶⁴, so this is `d.checked_mul(slope)` and the
+        // 2⁶² limit without a 64 × 64-bit overflow-checked product (long on AVR).
+        let m = sat_mul_u64(slope as u64, d.unsigned_abs() as u32);
+        if m >= 1 << 62 {
             return None;
         }
+        let dt = if d < 0 { -(m as i64) } else { m as i64 };
         Some(self.anchor.offset(dt))
     }
 

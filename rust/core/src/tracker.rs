@@ -25,7 +25,7 @@
 //! - **Loss**: no pulse for `(max_missed + 1.5)·P + 4σ` → [`LockState::Lost`]; one late pulse never
 //!   stops it, and outputs coast at most `max_missed` pulses past the last real one.
 
-use crate::fixed::{mul_gain, mul_i_q32, FineTick, Q32_ONE};
+use crate::fixed::{mul_gain, mul_i_q32, sat_mul_u64, FineTick, Q32_ONE};
 use crate::ppqn::Ppqn;
 use crate::time::{ticks_between, Tick, TickRate};
 use crate::timeline::{pos_diff, Timeline};
@@ -353,8 +353,8 @@ impl BeatTracker {
             if interval >= self.min_period && interval <= self.max_period {
                 let iv = (interval as u64) << 32;
                 // A whole multiple is another dropped pulse, which `track` counts.
-                let k = (iv + self.period / 2) / self.period.max(1);
-                let multiple = k >= 2 && iv.abs_diff(k * self.period) <= self.period / 8;
+                let (k, off) = nearest_multiple(iv, self.period);
+                let multiple = k >= 2 && off <= self.period / 8;
                 if iv.abs_diff(self.period) > self.period / 8 && !multiple {
                     self.seed(t, iv);
                     return PulseVerdict::Seeded;
@@ -394,8 +394,8 @@ impl BeatTracker {
         // A short dropout that comes back in phase missed whole pulses: count them. A longer
         // gap is a stop, and the clock resumes with the next pulse.
         let p = self.period >> 32;
-        let k = (gap + p / 2) / p.max(1);
-        let in_phase = gap.abs_diff(k * p) <= p / 4;
+        let (k, off) = nearest_multiple(gap, p);
+        let in_phase = off <= p / 4;
         // Up to a third of a beat, and two pulses at low PPQN: a missed trigger or two is
         // counted; a longer in-phase gap is a stop (replaying it would run the outputs at twice
         // the tempo for a while).
@@ -589,8 +589,8 @@ impl BeatTracker {
         // missing a few times running happens by chance on a lossy line, so a halved (or
         // thirded…) tempo needs a longer run of the same multiple: a quarter beat's worth of
         // input pulses, at least three.
-        let k = (r0 + p / 2) / p.max(1);
-        if k >= 2 && r0.abs_diff(k * p) <= tol_dev {
+        let (k, off) = nearest_multiple(r0, p);
+        if k >= 2 && off <= tol_dev {
             if self.multiple_run == 0 || self.multiple_k != k as u8 {
                 self.multiple_k = k.min(u8::MAX as u64) as u8;
                 self.multiple_run = 0;
@@ -614,8 +614,8 @@ impl BeatTracker {
         }
         let r1 = ticks_between(self.raw[2].t, self.raw[1].t) as u64;
         let deviates = |x: u64| x.abs_diff(p) > tol_dev;
-        let k1 = (r1 + p / 2) / p.max(1);
-        let r1_multiple = k1 >= 2 && r1.abs_diff(k1 * p) <= tol_dev;
+        let (k1, off1) = nearest_multiple(r1, p);
+        let r1_multiple = k1 >= 2 && off1 <= tol_dev;
         let plausible = |x: u64| x <= self.max_period as u64;
         if r0.abs_diff(r1) > tol_agree
             || !deviates(r0)
@@ -817,18 +817,13 @@ fn lock_gains(omega: u32) -> (u32, u32) {
     (b as u32, c.max(1))
 }
 
-/// `a.saturating_mul(b as u64)`, compiled once and from two 32 × 32 → 64-bit products: the
-/// overflow-checked 64 × 64-bit product is a long instruction sequence on AVR.
-/// Same result: `a·b = ah·b·2³² + al·b` with `ah·b` and `al·b` below 2⁶⁴. If `ah·b ≥ 2³²` the
-/// product is at least 2⁶⁴ (saturates); otherwise `ah·b·2³²` is exact and the product overflows
-/// exactly when the sum does.
+/// The whole multiple `k` of `p` nearest to `x` (rounded half up) and `|x − k·p|`, compiled
+/// once for its four callers. Computing the distance eagerly is the same as the callers' former
+/// `k >= 2 && …`: it has no side effect, and for `k < 2` the product `k·p ≤ p` cannot overflow.
 #[inline(never)]
-fn sat_mul_u64(a: u64, b: u32) -> u64 {
-    let hi = (a >> 32) * b as u64;
-    if hi >> 32 != 0 {
-        return u64::MAX;
-    }
-    (hi << 32).saturating_add((a & 0xFFFF_FFFF) * b as u64)
+fn nearest_multiple(x: u64, p: u64) -> (u64, u64) {
+    let k = (x + p / 2) / p.max(1);
+    (k, x.abs_diff(k * p))
 }
 
 /// `a.saturating_mul(b as i64)` for a non-negative `b`, through [`sat_mul_u64`]: with
