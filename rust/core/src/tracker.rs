@@ -442,7 +442,6 @@ impl BeatTracker {
         self.multiple_run = 0;
     }
 
-    #[inline(never)] // Out of line: less AVR flash (measured with `make firmware`).
     fn track(&mut self, t: Tick) -> PulseVerdict {
         let p = self.period as i64;
         let tf = FineTick::from_tick(t);
@@ -473,13 +472,7 @@ impl BeatTracker {
         let outlier = e.unsigned_abs() > thr;
         let ec = e.clamp(-(thr as i64), thr as i64);
 
-        // The DLL step.
-        self.memory = self.memory.saturating_add(1).min(self.memory_max);
-        let (b, c) = self.gains();
-        self.t0 = self.t1.plus(sat_mul_u64(self.period, missed));
-        self.t1 = self.t0.plus(self.period).offset(mul_i_q30(ec, b));
-        let p_new = (self.period as i64).saturating_add(mul_i_q30(ec, c));
-        self.period = self.clamp_period(p_new.max(0) as u64);
+        self.dll_step(ec, missed);
         self.pos0 = self.pos0.wrapping_add(self.units.wrapping_mul(1 + missed));
         self.last_pulse = t;
         self.missed_total = self.missed_total.wrapping_add(missed);
@@ -541,6 +534,17 @@ impl BeatTracker {
         }
     }
 
+    /// The DLL step for the clamped error `ec`, `missed` pulses after the last one.
+    #[inline(never)] // Out of line: less AVR flash (measured with `make firmware`).
+    fn dll_step(&mut self, ec: i64, missed: u32) {
+        self.memory = self.memory.saturating_add(1).min(self.memory_max);
+        let (b, c) = self.gains();
+        self.t0 = self.t1.plus(sat_mul_u64(self.period, missed));
+        self.t1 = self.t0.plus(self.period).offset(mul_i_q30(ec, b));
+        let p_new = (self.period as i64).saturating_add(mul_i_q30(ec, c));
+        self.period = self.clamp_period(p_new.max(0) as u64);
+    }
+
     fn update_bandwidth(&mut self, e: i64) {
         // A ramp shows up as a bias in the errors. Under jitter alone the 1/16 average of the
         // errors has a spread of about σ/4, so a bias beyond σ (plus a tick of rounding) is a
@@ -564,7 +568,6 @@ impl BeatTracker {
     }
 
     /// Outlier threshold in Q32.32 ticks: 4σ (σ as mean absolute error), at least P/16.
-    #[inline(never)] // Out of line: less AVR flash (measured with `make firmware`).
     fn threshold(&self) -> u64 {
         sat_mul_u64(self.jitter, 4).max(self.period / 16)
     }
@@ -769,7 +772,6 @@ impl BeatTracker {
 
     /// Loop gains `(b, c)` in Q2.30: least squares (`4/n`, `6/(n(n+1))`) while they exceed the
     /// locked gains.
-    #[inline(never)] // Out of line: less AVR flash (measured with `make firmware`).
     fn gains(&self) -> (u32, u32) {
         let n = self.memory.max(MEMORY_SEED + 1) as u64;
         let b = ((4 * Q30_ONE) / n).min(u32::MAX as u64) as u32;
