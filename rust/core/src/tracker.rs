@@ -353,8 +353,8 @@ impl BeatTracker {
             if interval >= self.min_period && interval <= self.max_period {
                 let iv = (interval as u64) << 32;
                 // A whole multiple is another dropped pulse, which `track` counts.
-                let (k, off) = nearest_multiple(iv, self.period);
-                let multiple = k >= 2 && off <= self.period / 8;
+                let k = (iv + self.period / 2) / self.period.max(1);
+                let multiple = k >= 2 && iv.abs_diff(k * self.period) <= self.period / 8;
                 if iv.abs_diff(self.period) > self.period / 8 && !multiple {
                     self.seed(t, iv);
                     return PulseVerdict::Seeded;
@@ -393,16 +393,18 @@ impl BeatTracker {
         }
         // A short dropout that comes back in phase missed whole pulses: count them. A longer
         // gap is a stop, and the clock resumes with the next pulse.
-        let p = self.period >> 32;
-        let (k, off) = nearest_multiple(gap, p);
+        // In u32 (the gap is a tick count, and `period >> 32` fits): the same `k` and distance
+        // as in u64 (see `nearest_multiple_u32`).
+        let p = (self.period >> 32) as u32;
+        let (k, off) = nearest_multiple_u32(gap as u32, p);
         let in_phase = off <= p / 4;
         // Up to a third of a beat, and two pulses at low PPQN: a missed trigger or two is
         // counted; a longer in-phase gap is a stop (replaying it would run the outputs at twice
         // the tempo for a while).
-        let max_missing = (self.cfg.ppqn.value() / 3).max(2) as u64;
+        let max_missing = (self.cfg.ppqn.value() / 3).max(2);
         let pulses = if in_phase && (1..=max_missing + 1).contains(&k) {
-            self.missed_total = self.missed_total.wrapping_add(k as u32 - 1);
-            k as u32
+            self.missed_total = self.missed_total.wrapping_add(k - 1);
+            k
         } else {
             1
         };
@@ -583,19 +585,23 @@ impl BeatTracker {
         if self.raw_len < 2 {
             return false;
         }
-        let p = self.period >> 32;
-        let sigma = self.jitter >> 32;
-        let r0 = ticks_between(self.raw[1].t, self.raw[0].t) as u64;
-        let tol_agree = (r0 / 16).max(sigma * 4).max(1);
-        let tol_dev = (p / 8).max(sigma * 4);
+        // In u32 (64-bit arithmetic is long on AVR), with the same results as in u64: `p`, the
+        // intervals and their differences are below 2³², so every value compared with a
+        // tolerance is at most u32::MAX, and a tolerance saturated at u32::MAX (`sigma4`)
+        // compares the same way; `nearest_multiple_u32` is exact (see there).
+        let p = (self.period >> 32) as u32;
+        let sigma4 = ((self.jitter >> 32) as u32).saturating_mul(4);
+        let r0 = ticks_between(self.raw[1].t, self.raw[0].t);
+        let tol_agree = (r0 / 16).max(sigma4).max(1);
+        let tol_dev = (p / 8).max(sigma4);
         // Whole multiples of the period are what dropped pulses look like. Every-other pulse
         // missing a few times running happens by chance on a lossy line, so a halved (or
         // thirded…) tempo needs a longer run of the same multiple: a quarter beat's worth of
         // input pulses, at least three.
-        let (k, off) = nearest_multiple(r0, p);
+        let (k, off) = nearest_multiple_u32(r0, p);
         if k >= 2 && off <= tol_dev {
             if self.multiple_run == 0 || self.multiple_k != k as u8 {
-                self.multiple_k = k.min(u8::MAX as u64) as u8;
+                self.multiple_k = k.min(u8::MAX as u32) as u8;
                 self.multiple_run = 0;
                 self.multiple_start = self.raw[1];
             }
@@ -615,11 +621,11 @@ impl BeatTracker {
         if self.raw_len < 3 {
             return false;
         }
-        let r1 = ticks_between(self.raw[2].t, self.raw[1].t) as u64;
-        let deviates = |x: u64| x.abs_diff(p) > tol_dev;
-        let (k1, off1) = nearest_multiple(r1, p);
+        let r1 = ticks_between(self.raw[2].t, self.raw[1].t);
+        let deviates = |x: u32| x.abs_diff(p) > tol_dev;
+        let (k1, off1) = nearest_multiple_u32(r1, p);
         let r1_multiple = k1 >= 2 && off1 <= tol_dev;
-        let plausible = |x: u64| x <= self.max_period as u64;
+        let plausible = |x: u32| x <= self.max_period;
         if r0.abs_diff(r1) > tol_agree
             || !deviates(r0)
             || !deviates(r1)
@@ -630,7 +636,7 @@ impl BeatTracker {
             return false;
         }
         let start_pos = self.raw[2].pos;
-        self.reseed_from(t, start_pos, 2, ((r0 + r1) << 32) / 2);
+        self.reseed_from(t, start_pos, 2, ((r0 as u64 + r1 as u64) << 32) / 2);
         true
     }
 
@@ -819,13 +825,22 @@ fn lock_gains(omega: u32) -> (u32, u32) {
     (b as u32, c.max(1))
 }
 
-/// The whole multiple `k` of `p` nearest to `x` (rounded half up) and `|x − k·p|`, compiled
-/// once for its four callers. Computing the distance eagerly is the same as the callers' former
-/// `k >= 2 && …`: it has no side effect, and for `k < 2` the product `k·p ≤ p` cannot overflow.
+/// The whole multiple `k` of `p` nearest to `x` and the distance `|x − k·p|`: exactly the
+/// `k = (x + p/2) / p.max(1)` and `x.abs_diff(k * p)` of 64-bit arithmetic, in u32 (shorter on
+/// AVR). For `p = 0` both give `(x, x)`. Otherwise, with `x = q·p + r` and `h = p/2`
+/// (`r, h < p`), `(x + h)/p` is `q + 1` when `r + h ≥ p` (i.e. `r ≥ p − h`) and `q` otherwise,
+/// at distance `p − r` or `r`; `k` fits u32 (`p = 1` has `h = r = 0`, so `k = q = x`).
 #[inline(never)]
-fn nearest_multiple(x: u64, p: u64) -> (u64, u64) {
-    let k = (x + p / 2) / p.max(1);
-    (k, x.abs_diff(k * p))
+fn nearest_multiple_u32(x: u32, p: u32) -> (u32, u32) {
+    if p == 0 {
+        return (x, x);
+    }
+    let (q, r) = (x / p, x % p);
+    if r >= p - p / 2 {
+        (q + 1, p - r)
+    } else {
+        (q, r)
+    }
 }
 
 /// `a.saturating_mul(b as i64)` for a non-negative `b`, through [`sat_mul_u64`]: with
