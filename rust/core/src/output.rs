@@ -154,7 +154,7 @@ impl ClockOutput {
             }
         }
         let mut due = t.offset(self.offset).ceil();
-        let period = ((tl.slope >> 32) * self.units as u64).min(u32::MAX as u64) as u32;
+        let period = self.period_ticks(tl);
         if self.fired {
             let spacing = if self.realigned {
                 self.min_spacing
@@ -191,8 +191,15 @@ impl ClockOutput {
         }
     }
 
+    /// This output's pulse period in whole ticks (saturating). One out-of-line copy of the
+    /// 64-bit product for `refresh` and `fire` (flash on AVR).
+    #[inline(never)]
+    fn period_ticks(&self, tl: &Timeline) -> u32 {
+        ((tl.slope >> 32) * self.units as u64).min(u32::MAX as u64) as u32
+    }
+
     fn fire(&mut self, now: Tick, tl: &Timeline) {
-        let period = ((tl.slope >> 32) * self.units as u64).min(u32::MAX as u64) as u32;
+        let period = self.period_ticks(tl);
         let half = (period / 2).max(1);
         let width = if self.width == 0 {
             half
