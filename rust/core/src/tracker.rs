@@ -25,7 +25,7 @@
 //! - **Loss**: no pulse for `(max_missed + 1.5)·P + 4σ` → [`LockState::Lost`]; one late pulse never
 //!   stops it, and outputs coast at most `max_missed` pulses past the last real one.
 
-use crate::fixed::{mul_gain, mul_i_q32, sat_mul_u64, FineTick, Q32_ONE};
+use crate::fixed::{mul_gain, mul_u_q32, sat_mul_u64, FineTick, Q32_ONE};
 use crate::ppqn::Ppqn;
 use crate::time::{ticks_between, Tick, TickRate};
 use crate::timeline::{pos_diff, Timeline};
@@ -843,13 +843,11 @@ fn nearest_multiple_u32(x: u32, p: u32) -> (u32, u32) {
     }
 }
 
-/// `a.saturating_mul(b as i64)` for a non-negative `b`, through [`sat_mul_u64`]: with
-/// `m = |a|·b` (saturated at 2⁶⁴ − 1), a negative `a` gives `−m`, or `i64::MIN` from `m ≥ 2⁶³`
-/// (exactly `i64::MIN` at 2⁶³); a non-negative `a` gives `m` up to `i64::MAX`.
+/// The signed value `±m` (`−m` when `neg`), saturated to the i64 range: `i64::MIN` from
+/// `m ≥ 2⁶³` when negative (exactly `i64::MIN` at 2⁶³), at most `i64::MAX` otherwise.
 #[inline(never)]
-fn sat_mul_i64(a: i64, b: u32) -> i64 {
-    let m = sat_mul_u64(a.unsigned_abs(), b);
-    if a < 0 {
+fn signed_sat(neg: bool, m: u64) -> i64 {
+    if neg {
         if m >= 1 << 63 {
             i64::MIN
         } else {
@@ -862,10 +860,20 @@ fn sat_mul_i64(a: i64, b: u32) -> i64 {
     }
 }
 
-/// `x × g` for a signed Q32.32 `x` and a Q2.30 gain `g`.
-#[inline]
+/// `a.saturating_mul(b as i64)` for a non-negative `b`, through [`sat_mul_u64`]: the product is
+/// `±|a|·b`, and `|a|·b` saturated at 2⁶⁴ − 1 saturates the same way through [`signed_sat`].
+fn sat_mul_i64(a: i64, b: u32) -> i64 {
+    signed_sat(a < 0, sat_mul_u64(a.unsigned_abs(), b))
+}
+
+/// `x × g` for a signed Q32.32 `x` and a Q2.30 gain `g`: `mul_i_q32(x, g).saturating_mul(4)`
+/// in one saturation. With `m = mul_u_q32(|x|, g)`, `mul_i_q32` is `±m` saturated
+/// (`±i64::MAX` from `m > i64::MAX`), and four times that saturates to `i64::MIN`/`i64::MAX`
+/// exactly when `4m` (saturated in u64) reaches 2⁶³ (negative) or exceeds `i64::MAX`
+/// (positive): [`signed_sat`] of `4m`.
+#[inline(never)]
 fn mul_i_q30(x: i64, g: u32) -> i64 {
-    sat_mul_i64(mul_i_q32(x, g), 4)
+    signed_sat(x < 0, sat_mul_u64(mul_u_q32(x.unsigned_abs(), g), 4))
 }
 
 #[cfg(test)]
