@@ -366,15 +366,9 @@ impl BeatTracker {
 
     fn first_pulse(&mut self, t: Tick) -> PulseVerdict {
         self.pos0 = self.pos0.wrapping_add(self.units);
-        self.t0 = FineTick::from_tick(t);
-        self.t1 = self.t0;
         self.has_period = false;
         self.provisional = false;
-        self.state = LockState::Acquiring;
-        self.reset_loop();
-        self.last_pulse = t;
-        self.raw_len = 0;
-        self.push_raw(t);
+        self.restart_at(t, 0);
         PulseVerdict::First
     }
 
@@ -409,14 +403,8 @@ impl BeatTracker {
             1
         };
         self.pos0 = self.pos0.wrapping_add(self.units * pulses);
-        self.t0 = FineTick::from_tick(t);
-        self.t1 = self.t0.plus(self.period);
         self.provisional = true;
-        self.state = LockState::Acquiring;
-        self.reset_loop();
-        self.last_pulse = t;
-        self.raw_len = 0;
-        self.push_raw(t);
+        self.restart_at(t, self.period);
         PulseVerdict::Resumed
     }
 
@@ -425,6 +413,12 @@ impl BeatTracker {
         self.period = period;
         self.has_period = true;
         self.pos0 = self.pos0.wrapping_add(self.units);
+        self.restart_at(t, period);
+    }
+
+    /// Anchor the loop at pulse `t` (position `pos0`, already set) with the next pulse `period`
+    /// later, and start acquiring from it.
+    fn restart_at(&mut self, t: Tick, period: u64) {
         self.t0 = FineTick::from_tick(t);
         self.t1 = self.t0.plus(period);
         self.state = LockState::Acquiring;
@@ -434,7 +428,6 @@ impl BeatTracker {
         self.push_raw(t);
     }
 
-    #[inline(never)] // Out of line: less AVR flash (measured with `make firmware`).
     fn reset_loop(&mut self) {
         self.memory = MEMORY_SEED;
         self.inliers = 0;
