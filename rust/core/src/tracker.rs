@@ -512,11 +512,9 @@ impl BeatTracker {
             if self.outlier_run.unsigned_abs() >= OUTLIER_RUN {
                 // Persistent same-sign error that the intervals alone don't show (a ramp, a
                 // small step): restart the loop from the real pulses, keeping the count.
+                // This pulse keeps its position: n = 1 adds no units, and `seed` adds one back.
                 let iv = ticks_between(self.raw[1].t, t) as u64;
-                let pos = self.pos0;
-                self.pos0 = pos.wrapping_sub(self.units);
-                self.seed(t, self.clamp_period(iv << 32));
-                self.reseeds = self.reseeds.wrapping_add(1);
+                self.reseed_from(t, self.pos0.wrapping_sub(self.units), 1, iv << 32);
                 return PulseVerdict::Reseeded;
             }
         } else {
