@@ -512,7 +512,7 @@ impl<const N: usize> ClockEngine<N> {
                 // schedule would map onto times across the tick wrap. Nothing is scheduled
                 // until the next pulse refreshes the timeline.
                 // Signed: the anchor is the loop's prediction and may lie a little ahead.
-                let age = signed_diff(now, self.tl.anchor.floor());
+                let age = signed_diff(now, self.tl.anchor.tick);
                 if !self.stale && age > STALE_ANCHOR_TICKS as i32 {
                     self.stale = true;
                     self.refresh();

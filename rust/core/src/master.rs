@@ -1,9 +1,8 @@
 //! [`MasterClock`]: the internal tempo source, driving the same [`Timeline`] path as the tracker.
 
-use crate::fixed::FineTick;
 use crate::tempo::unit_period_from_milli_bpm;
-use crate::time::{Tick, TickRate};
-use crate::timeline::Timeline;
+use crate::time::{signed_diff, Tick, TickRate};
+use crate::timeline::{TickQ8, Timeline};
 
 /// How far ahead of its anchor a master timeline may schedule (about 26 days at 300 BPM).
 const MASTER_REACH: u32 = 1 << 30;
@@ -40,12 +39,15 @@ impl MasterClock {
             return;
         }
         let (pos, frac) = self.tl.position_at(now).unwrap_or((self.tl.anchor_pos, 0));
-        let anchor = if frac == 0 {
-            self.tl.time_of(pos)
-        } else {
-            self.tl.time_of(pos.wrapping_add(1))
-        };
-        let anchor_pos = if frac == 0 { pos } else { pos.wrapping_add(1) };
+        // The current unit when it was reached within this tick (its pulses are due now; the
+        // slope's 1/256-tick rounding can put it a fraction of a tick before a whole tick),
+        // else the next one.
+        let mut anchor_pos = pos;
+        let mut anchor = self.tl.time_of(pos);
+        if frac != 0 && anchor.is_none_or(|a| a.ceil() != now) {
+            anchor_pos = pos.wrapping_add(1);
+            anchor = self.tl.time_of(anchor_pos);
+        }
         self.milli_bpm = milli_bpm;
         self.tl.slope = unit_period_from_milli_bpm(milli_bpm, self.rate).max(1);
         if let Some(a) = anchor {
@@ -60,7 +62,7 @@ impl MasterClock {
     /// Position `pos` happens at `now` (start, continue, source switch).
     pub fn restart(&mut self, now: Tick, pos: u32) {
         self.tl = Timeline {
-            anchor: FineTick::from_tick(now),
+            anchor: TickQ8::from_tick(now),
             anchor_pos: pos,
             slope: unit_period_from_milli_bpm(self.milli_bpm, self.rate).max(1),
             horizon: pos.wrapping_add(MASTER_REACH),
@@ -68,20 +70,22 @@ impl MasterClock {
         };
     }
 
-    /// Move the anchor forward by whole position units to near `now` once it is older than
-    /// 2²⁸ ticks (call at least every 2²⁹ ticks), so schedules stay well inside the unambiguous tick range however long the
-    /// master runs. Exact: the anchor moves along the line, not onto a rounded time. Returns
-    /// true when it moved.
+    /// Move the anchor forward by whole position units to the last one at or before `now` once
+    /// it is older than 2²⁸ ticks (call at least every 2²⁹ ticks), so schedules stay well inside
+    /// the unambiguous tick range however long the master runs. Exact: the anchor moves along
+    /// the line, not onto a rounded time. Returns true when it moved.
+    ///
+    /// Called later than that, when the new anchor is out of [`Timeline::time_of`]'s reach,
+    /// the current whole position is anchored at `now` instead (a jump of under one unit).
     #[inline]
     pub fn keep_fresh(&mut self, now: Tick) -> bool {
-        let age = FineTick::from_tick(now).diff(self.tl.anchor);
-        if age < (1i64 << 60) {
+        if signed_diff(now, self.tl.anchor.tick) < 1 << 28 {
             return false;
         }
-        let units = (age as u64 / self.tl.slope.max(1)).min(u32::MAX as u64 / 2);
-        self.tl.anchor = self.tl.anchor.plus(units * self.tl.slope);
-        self.tl.anchor_pos = self.tl.anchor_pos.wrapping_add(units as u32);
-        self.tl.horizon = self.tl.anchor_pos.wrapping_add(MASTER_REACH);
+        let pos = self.tl.position_at(now).map_or(self.tl.anchor_pos, |p| p.0);
+        self.tl.anchor = self.tl.time_of(pos).unwrap_or(TickQ8::from_tick(now));
+        self.tl.anchor_pos = pos;
+        self.tl.horizon = pos.wrapping_add(MASTER_REACH);
         true
     }
 
@@ -127,6 +131,28 @@ mod tests {
             fired += 1;
         }
         assert_eq!(fired, 21_600);
+    }
+
+    #[test]
+    fn keep_fresh_moves_along_the_line() {
+        // 2 MHz at 120 BPM: 10 416.67 ticks per unit, a slope with a fraction of a tick.
+        let rate = TickRate::new(2_000_000);
+        let mut m = MasterClock::new(rate, 120_000, u32::MAX - 5);
+        let before = m.timeline();
+        // 10⁶ ticks per beat: the anchor is older than 2²⁸ ticks after 300 beats.
+        let far = 1_000 * 96 + 7;
+        let now = before.time_of(300 * 96 + 5).unwrap().tick.wrapping_add(3);
+        assert!(m.keep_fresh(now));
+        let after = m.timeline();
+        assert_ne!(after.anchor_pos, before.anchor_pos);
+        assert!(
+            after.anchor.tick.wrapping_sub(now) as i32 <= 0,
+            "at or before now"
+        );
+        // The same line: positions far from either anchor map to the same times.
+        assert_eq!(after.time_of(far), before.time_of(far));
+        assert_eq!(after.position_at(now), before.position_at(now));
+        assert!(!m.keep_fresh(now.wrapping_add(1000)), "fresh now");
     }
 
     #[test]

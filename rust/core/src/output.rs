@@ -8,16 +8,16 @@
 //! and cut short so that it is low again before the next pulse.
 
 use crate::ppqn::Ppqn;
-use crate::time::{is_due, ticks_between, Tick, TickRate};
+use crate::time::{is_due, signed_diff, ticks_between, Tick, TickRate};
 use crate::timeline::{pos_diff, Timeline};
 
 /// Age after which the last pulse no longer constrains spacing or gates (a quarter of the tick
 /// range: about 87 s at Rack's rate, 9 min on the chip).
 pub const STALE_TICKS: u32 = 1 << 30;
 
-/// How far (Q32.32, 2²⁸ ticks: 22 s at Rack's rate) an output may trail its timeline's anchor
-/// before it rejoins the grid instead of catching up.
-const FAR_BEHIND: i64 = 1 << 60;
+/// How far (2²⁸ ticks: 22 s at Rack's rate) an output may trail its timeline's anchor before it
+/// rejoins the grid instead of catching up.
+const FAR_BEHIND: i32 = 1 << 28;
 
 /// Settings of one output, in microseconds so they survive tick-rate changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +49,8 @@ impl OutputConfig {
 pub struct ClockOutput {
     cfg: OutputConfig,
     units: u32,
-    offset: i64,
+    /// The latency offset in whole ticks.
+    offset: i32,
     width: u32,
     min_spacing: u32,
     next_pos: u32,
@@ -86,7 +87,7 @@ impl ClockOutput {
 
     /// Apply a tick rate (converts the microsecond settings).
     pub fn set_rate(&mut self, rate: TickRate) {
-        self.offset = (rate.ticks_from_micros_signed(self.cfg.offset_us) as i64) << 32;
+        self.offset = rate.ticks_from_micros_signed(self.cfg.offset_us);
         self.width = rate.ticks_from_micros(self.cfg.pulse_width_us);
         self.min_spacing = rate.ticks_from_micros(self.cfg.min_spacing_us).max(1);
     }
@@ -140,7 +141,7 @@ impl ClockOutput {
             self.due = None;
             return;
         };
-        if t.diff(tl.anchor) < -FAR_BEHIND {
+        if signed_diff(t.tick, tl.anchor.tick) < -FAR_BEHIND {
             // Far behind the clock (only after a pathological jump): catching up would take
             // ages and its times would leave the unambiguous tick range. Rejoin the grid.
             self.align_to(tl.anchor_pos);
@@ -153,7 +154,8 @@ impl ClockOutput {
                 }
             }
         }
-        let mut due = t.offset(self.offset).ceil();
+        // The offset is whole ticks: ⌈t + offset⌉ = ⌈t⌉ + offset.
+        let mut due = t.ceil().wrapping_add(self.offset as u32);
         let period = self.period_ticks(tl);
         if self.fired {
             let spacing = if self.realigned {
@@ -191,11 +193,11 @@ impl ClockOutput {
         }
     }
 
-    /// This output's pulse period in whole ticks (saturating). One out-of-line copy of the
-    /// 64-bit product for `refresh` and `fire` (flash on AVR).
+    /// This output's pulse period in whole ticks (the slope's whole ticks times the units per
+    /// pulse: below 2²⁴ · 96 < 2³¹). One out-of-line copy for `refresh` and `fire` (AVR flash).
     #[inline(never)]
     fn period_ticks(&self, tl: &Timeline) -> u32 {
-        ((tl.slope >> 32) * self.units as u64).min(u32::MAX as u64) as u32
+        (tl.slope >> 8).wrapping_mul(self.units)
     }
 
     fn fire(&mut self, now: Tick, tl: &Timeline) {
@@ -263,13 +265,13 @@ impl ClockOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixed::{FineTick, Q32_ONE};
+    use crate::timeline::TickQ8;
 
-    fn steady(slope_ticks: u64) -> Timeline {
+    fn steady(slope_ticks: u32) -> Timeline {
         Timeline {
-            anchor: FineTick::from_tick(0),
+            anchor: TickQ8::from_tick(0),
             anchor_pos: 0,
-            slope: slope_ticks * Q32_ONE,
+            slope: slope_ticks << 8,
             horizon: 1 << 30,
             valid: true,
         }
@@ -328,7 +330,7 @@ mod tests {
         o.refresh(&tl);
         assert!(o.poll(0, &tl));
         // The timeline jumps ahead by 3 pulses.
-        tl.anchor = FineTick::from_tick(0).offset(-(1200 * Q32_ONE as i64));
+        tl.anchor = TickQ8::from_tick(0u32.wrapping_sub(1200));
         o.refresh(&tl);
         let mut times = [0u32; 16];
         let mut n = 0;

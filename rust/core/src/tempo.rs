@@ -17,17 +17,17 @@ pub fn milli_bpm_from_period(period_q32: u64, ppqn: Ppqn, rate: TickRate) -> u32
     (num / den).min(u32::MAX as u64) as u32
 }
 
-/// Q32.32 ticks per position unit (1/96 beat) at a tempo in milli-BPM (0 for 0 BPM). Tempi are
-/// clamped to the tracker's `MIN_BPM..=MAX_BPM`.
-pub fn unit_period_from_milli_bpm(milli_bpm: u32, rate: TickRate) -> u64 {
+/// Ticks per position unit (1/96 beat) in Q24.8, the [`crate::timeline::Timeline`] slope, at a
+/// tempo in milli-BPM (0 for 0 BPM), rounded to the nearest 1/256 tick. Tempi are clamped to the
+/// tracker's `MIN_BPM..=MAX_BPM`, which keeps the result below 2³¹: at most 7 680 000 ticks
+/// per unit (1 BPM at [`TickRate::MAX`]).
+pub fn unit_period_from_milli_bpm(milli_bpm: u32, rate: TickRate) -> u32 {
     if milli_bpm == 0 {
         return 0;
     }
-    let milli_bpm = milli_bpm.clamp(MIN_BPM * 1000, MAX_BPM * 1000);
-    // ticks per unit = rate · 60 000 / (mbpm · 96); in Q32.32 via a Q16 intermediate.
-    let num = rate.hz() as u64 * 60_000 * 65_536;
-    let den = milli_bpm as u64 * crate::ppqn::UNITS_PER_BEAT as u64;
-    (num / den) << 16
+    let m = milli_bpm.clamp(MIN_BPM * 1000, MAX_BPM * 1000);
+    // ticks per unit · 2⁸ = rate · 60 000 · 2⁸ / (mbpm · 96) = rate · 160 000 / mbpm.
+    ((rate.hz() as u64 * 160_000 + (m / 2) as u64) / m as u64) as u32
 }
 
 /// Tempo as Rack's V/oct convention, in microvolts: log₂(BPM / 120) V.
@@ -56,10 +56,16 @@ mod tests {
         assert!((119_999..=120_001).contains(&mbpm), "{mbpm}");
         let unit = unit_period_from_milli_bpm(120_000, rate);
         assert_relative_eq!(
-            unit as f64 / 4_294_967_296.0,
+            unit as f64 / 256.0,
             2_000_000.0 * 0.5 / 96.0,
             max_relative = 1e-6
         );
+        // The extremes of the clamped range stay in the documented bounds.
+        let slowest = unit_period_from_milli_bpm(1, TickRate::new(TickRate::MAX));
+        assert_eq!(slowest, 7_680_000 << 8);
+        assert!(slowest < 1 << 31);
+        let fastest = unit_period_from_milli_bpm(u32::MAX, TickRate::new(TickRate::MIN));
+        assert_eq!(fastest, 400, "1.5625 ticks per unit");
         assert_eq!(milli_bpm_from_period(0, Ppqn::P1, rate), 0);
         assert_eq!(unit_period_from_milli_bpm(0, rate), 0);
     }

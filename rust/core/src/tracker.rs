@@ -696,12 +696,19 @@ impl BeatTracker {
     }
 
     /// The position timeline for the outputs.
+    ///
+    /// The timeline is Q8 (see [`crate::timeline`]): the anchor is `t0` and the slope the
+    /// segment `t1 − t0` over one pulse's units, both rounded down to 1/256 tick.
     #[inline(never)] // Out of line: less AVR flash (measured with `make firmware`).
     pub fn timeline(&self) -> Timeline {
         let valid = self.state != LockState::Stopped;
+        let anchor = crate::timeline::TickQ8 {
+            tick: self.t0.floor(),
+            frac: (self.t0.0 >> 24) as u8,
+        };
         if !self.has_period {
             return Timeline {
-                anchor: self.t0,
+                anchor,
                 anchor_pos: self.pos0,
                 slope: 0,
                 horizon: self.pos0,
@@ -710,9 +717,9 @@ impl BeatTracker {
         }
         let seg = self.t1.diff(self.t0).max(1) as u64;
         Timeline {
-            anchor: self.t0,
+            anchor,
             anchor_pos: self.pos0,
-            slope: (seg / self.units as u64).max(1),
+            slope: crate::timeline::slope_for(seg, self.units),
             horizon: self
                 .pos0
                 .wrapping_add(self.units * (1 + self.cfg.max_missed as u32)),
