@@ -106,8 +106,9 @@ impl Timeline {
         }
         // |d| ≤ 2³¹ and slope < 2³², so the Q8 offset fits i64 exactly.
         let off = d as i64 * self.slope as i64;
-        // Out of reach: off < −2³⁸ or off ≥ 2³⁸ (one addition and a test of the top bytes).
-        if ((off + REACH_Q8) as u64) >> 39 != 0 {
+        // Out of reach: off < −2³⁸ or off ≥ 2³⁸ (one addition and a test of the top bytes;
+        // wrapping, since off itself may lie within 2³⁸ of the i64 range's ends).
+        if (off.wrapping_add(REACH_Q8) as u64) >> 39 != 0 {
             return None;
         }
         // The anchor as a 40-bit Q8 time plus the offset; the tick wraps like any tick.
@@ -369,7 +370,7 @@ mod tests {
     #[test]
     fn bad_input_never_panics() {
         for slope in [0u32, 1, MAX_SLOPE] {
-            for pos in [0u32, 1, 1 << 31, u32::MAX] {
+            for pos in [0u32, 1, i32::MAX as u32, 1 << 31, u32::MAX] {
                 for horizon in [0u32, 1 << 30, u32::MAX] {
                     let t = Timeline {
                         anchor: TickQ8 {
