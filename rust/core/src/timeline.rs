@@ -8,14 +8,18 @@
 //!
 //! Times and slopes here have 8 fractional tick bits (Q8) in 32-bit fields, not the Q32.32 of
 //! the tracker's loop, for AVR flash: 64-bit additions, comparisons, clamps and saturating
-//! products are long inline code on the 8-bit AVR. The one product and the one quotient that
-//! need more than 32 bits are single calls of the 64-bit multiply and divide routines, which the
-//! firmware links anyway (for tick-rate conversions), and which measured smaller than splitting
-//! them into 32-bit pieces. Q8 is ample for scheduling: a slope off by less than 1/256 tick
-//! is off by less than `d/256` tick after `d` units (a beat is 96 units; outputs are scheduled at
-//! most a few input pulses past the anchor), and the anchor's own rounding is below 1/256 tick,
-//! so a due time (a whole tick, rounded up) moves by at most one tick, and only when the exact
-//! time lies within a fraction of a tick of a whole tick.
+//! products are long inline code on the 8-bit AVR. What needs more than 32 bits (the product in
+//! `time_of`, the quotients in `position_at` and `slope_for`) is a single call of the 64-bit
+//! multiply or divide routine, which the firmware links anyway (tick-rate conversions, the
+//! tracker); that measured smaller than splitting them into 32-bit pieces.
+//!
+//! Q8 is ample for scheduling. The tracker re-anchors at every input pulse and its outputs are
+//! scheduled at most one beat (96 units, with the default coasting allowance) past the anchor;
+//! its slope, rounded down to 1/256 tick, is off by less than `d/256` tick after `d` units and
+//! the anchor by less than 1/256 tick, so a due time (a whole tick, rounded up) moves by at most
+//! one tick, and only when the exact time lies within a fraction of a tick of a whole tick. The
+//! master clock's slope is its tempo rounded to the nearest 1/256 tick per unit: a tempo error
+//! below 5 ppm at 3000 BPM on the 2 MHz chip.
 
 use crate::time::{signed_diff, Tick};
 
