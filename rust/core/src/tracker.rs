@@ -33,7 +33,7 @@ use crate::timeline::{pos_diff, Timeline};
 /// Upper bound of the locked ω per pulse (0.5): keeps the locked loop well damped.
 pub const OMEGA_MAX: u32 = 1 << 31;
 /// √2 in Q1.31.
-const SQRT2_Q31: u64 = 3_037_000_499;
+const SQRT2_Q31: u32 = 3_037_000_499;
 /// One in the Q2.30 format of the loop gains (the acquisition gain `b` starts above one).
 const Q30_ONE: u64 = 1 << 30;
 /// Memory right after a seed: the seed used two pulses, the next update is the third.
@@ -223,6 +223,9 @@ impl BeatTracker {
         t
     }
 
+    /// Derived settings. All in u32, with the same results as the plain u64 formulas (kept in the
+    /// tests): this runs at boot and on every PPQN change on the chip, where 64-bit division is
+    /// long code.
     fn apply_config(&mut self) {
         let ppqn = self.cfg.ppqn.value();
         self.units = self.cfg.ppqn.units();
@@ -231,12 +234,12 @@ impl BeatTracker {
         self.b_lock = b;
         self.c_lock = c;
         // Least squares gives b = 4/n: beyond n = 4/b_lock the locked loop takes over.
-        self.memory_max = ((4 * Q30_ONE) / (b.max(1) as u64)).clamp(3, 60_000) as u16;
-        let per_minute = self.cfg.rate.hz() as u64 * 60;
-        self.min_period = (per_minute / (MAX_BPM as u64 * ppqn as u64)).max(1) as u32;
+        self.memory_max = memory_for_gain(b);
+        // At most 12,288,000 × 60 × 3 < 2³²: no overflow.
+        let per_minute = self.cfg.rate.hz() * 60;
+        self.min_period = (per_minute / (MAX_BPM * ppqn)).max(1);
         // 1.5× headroom below MIN_BPM, so a jittery 1 BPM clock is still one clock.
-        self.max_period =
-            (per_minute * 3 / (2 * MIN_BPM as u64 * ppqn as u64)).min(i32::MAX as u64) as u32;
+        self.max_period = (per_minute * 3 / (2 * MIN_BPM * ppqn)).min(i32::MAX as u32);
         self.update_timeout();
     }
 
@@ -652,13 +655,19 @@ impl BeatTracker {
     /// Recompute the loss timeout (per pulse and per setting, not per poll: `poll` runs every
     /// sample on the host).
     fn update_timeout(&mut self) {
-        let t = if !self.has_period {
-            self.max_period as u64
-        } else {
-            let p = self.period >> 32;
-            p * (self.cfg.max_missed as u64 + 1) + p / 2 + (self.jitter >> 32) * 4
-        };
-        self.timeout = t.min(u32::MAX as u64 / 2) as u32;
+        // Saturating u32 additions (short on AVR, unlike a checked multiply) give the same value
+        // as the exact u64 sum clamped to u32::MAX / 2: every term is non-negative, so a sum
+        // that saturates is above that clamp.
+        let mut t = self.max_period;
+        if self.has_period {
+            let p = (self.period >> 32) as u32;
+            let j2 = ((self.jitter >> 32) as u32).saturating_add((self.jitter >> 32) as u32);
+            t = (p / 2).saturating_add(j2).saturating_add(j2);
+            for _ in 0..=self.cfg.max_missed {
+                t = t.saturating_add(p);
+            }
+        }
+        self.timeout = t.min(u32::MAX / 2);
     }
 
     /// Renumber positions so that the next expected pulse is `pos` (reset, start, continue).
@@ -809,18 +818,29 @@ pub fn omega_for_response(response: u8, ppqn: u32) -> u32 {
     let r = response as u32;
     let i = (r / 32) as usize;
     let f = r % 32;
-    let a = RESPONSE_TABLE[i] as u64;
-    let b = RESPONSE_TABLE[(i + 1).min(8)] as u64;
-    let per_beat = (a * (32 - f as u64) + b * f as u64) / 32;
-    let per_pulse = per_beat / ppqn.max(1) as u64;
-    (per_pulse as u32).min(OMEGA_MAX)
+    let a = RESPONSE_TABLE[i];
+    let b = RESPONSE_TABLE[(i + 1).min(8)];
+    // The interpolation ⌊(a·(32 − f) + b·f) / 32⌋ in u32: the table falls (a ≥ b), so it is
+    // a − ⌈(a − b)·f / 32⌉, and with a − b = 32q + s that ceiling is q·f + ⌈s·f / 32⌉.
+    let d = a - b;
+    let per_beat = a - (d / 32) * f - ((d % 32) * f).div_ceil(32);
+    let per_pulse = per_beat / ppqn.max(1);
+    per_pulse.min(OMEGA_MAX)
 }
 
 /// Locked DLL gains `(b, c) = (√2·ω, ω²)` in Q2.30 for a Q0.32 ω.
 fn lock_gains(omega: u32) -> (u32, u32) {
-    let b = (omega as u64 * SQRT2_Q31) >> 33;
+    let b = mul_gain(omega, SQRT2_Q31) >> 1;
     let c = mul_gain(omega, omega) >> 2;
-    (b as u32, c.max(1))
+    (b, c.max(1))
+}
+
+/// The least-squares memory `n` whose gain `4/n` is the Q2.30 gain `b`: ⌊2³² / b⌋ in 3..=60000.
+/// In u32: ⌊2³²/b⌋ is ⌊(2³² − 1)/b⌋, plus one when b divides 2³².
+fn memory_for_gain(b: u32) -> u16 {
+    let b = b.max(1);
+    let n = (u32::MAX / b).saturating_add((u32::MAX % b == b - 1) as u32);
+    n.clamp(3, 60_000) as u16
 }
 
 /// The whole multiple `k` of `p` nearest to `x` and the distance `|x − k·p|`: exactly the
@@ -1005,6 +1025,73 @@ mod tests {
             tr.on_pulse(2 * t),
             PulseVerdict::Tracked { outlier: false }
         ));
+    }
+
+    /// The plain u64 formulas the u32 versions replace.
+    fn omega_u64(response: u8, ppqn: u32) -> u32 {
+        let r = response as u32;
+        let (i, f) = ((r / 32) as usize, r % 32);
+        let a = RESPONSE_TABLE[i] as u64;
+        let b = RESPONSE_TABLE[(i + 1).min(8)] as u64;
+        let per_beat = (a * (32 - f as u64) + b * f as u64) / 32;
+        ((per_beat / ppqn.max(1) as u64) as u32).min(OMEGA_MAX)
+    }
+
+    #[test]
+    fn u32_config_math_matches_the_u64_formulas() {
+        for ppqn in Ppqn::ALL {
+            for response in 0..=255u8 {
+                let omega = omega_for_response(response, ppqn.value());
+                assert_eq!(
+                    omega,
+                    omega_u64(response, ppqn.value()),
+                    "{response} {ppqn:?}"
+                );
+                let b = ((omega as u64 * 3_037_000_499) >> 33) as u32;
+                let c = ((((omega as u64 * omega as u64) >> 32) as u32) >> 2).max(1);
+                assert_eq!(lock_gains(omega), (b, c));
+            }
+            for hz in [TickRate::MIN, 44_100 * 256, 2_000_000, TickRate::MAX] {
+                let mut tr = BeatTracker::new(TrackerConfig::new(TickRate::new(hz), ppqn));
+                let per_minute = hz as u64 * 60;
+                let v = ppqn.value() as u64;
+                assert_eq!(tr.min_period as u64, (per_minute / (4000 * v)).max(1));
+                assert_eq!(
+                    tr.max_period as u64,
+                    (per_minute * 3 / (2 * v)).min(i32::MAX as u64)
+                );
+                // The timeout against the u64 sum, clamped, at extreme periods and jitters.
+                for (p, j) in [
+                    (0u64, 0u64),
+                    (1 << 62, 1 << 63),
+                    (u64::MAX, u64::MAX),
+                    (41_667 << 32, 12 << 32),
+                ] {
+                    tr.has_period = true;
+                    tr.period = p;
+                    tr.jitter = j;
+                    tr.update_timeout();
+                    let (p, j) = (p >> 32, j >> 32);
+                    let exact = p * (tr.cfg.max_missed as u64 + 1) + p / 2 + j * 4;
+                    assert_eq!(tr.timeout as u64, exact.min(u32::MAX as u64 / 2));
+                }
+            }
+        }
+        for b in (0..=u32::MAX).step_by(65_537).chain([
+            1,
+            2,
+            3,
+            1 << 16,
+            1 << 17,
+            1 << 20,
+            71_582,
+            71_583,
+            71_584,
+            u32::MAX,
+        ]) {
+            let exact = ((4 * Q30_ONE) / (b.max(1) as u64)).clamp(3, 60_000) as u16;
+            assert_eq!(memory_for_gain(b), exact, "{b}");
+        }
     }
 
     #[test]
