@@ -7,17 +7,20 @@
 //! flushed back to back. The gate is high for the pulse width, capped at half the output period
 //! and cut short so that it is low again before the next pulse.
 
-use crate::ppqn::Ppqn;
+use crate::ppqn::{Ppqn, UNITS_PER_BEAT};
 use crate::time::{is_due, signed_diff, ticks_between, Tick, TickRate};
-use crate::timeline::{pos_diff, Timeline};
+use crate::timeline::{pos_diff, TickQ8, Timeline};
 
 /// Age after which the last pulse no longer constrains spacing or gates (a quarter of the tick
 /// range: about 87 s at Rack's rate, 9 min on the chip).
 pub const STALE_TICKS: u32 = 1 << 30;
 
-/// How far (2²⁸ ticks: 22 s at Rack's rate) an output may trail its timeline's anchor before it
-/// rejoins the grid instead of catching up.
+/// How far (2²⁸ ticks: 22 s at Rack's rate) an output may trail its timeline's anchor, beyond
+/// [`CATCH_UP_UNITS`], before it rejoins the grid instead of catching up.
 const FAR_BEHIND: i32 = 1 << 28;
+/// The largest lag (four beats) an output always catches up on, however long it is in ticks:
+/// more than the tracker ever counts on a resume (three pulses at 1 PPQN).
+const CATCH_UP_UNITS: u32 = 4 * UNITS_PER_BEAT;
 
 /// Settings of one output, in microseconds so they survive tick-rate changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,23 +140,10 @@ impl ClockOutput {
 
     /// Recompute the due time from the timeline. Call after the timeline changes.
     pub fn refresh(&mut self, tl: &Timeline) {
-        let Some(mut t) = tl.time_of(self.next_pos) else {
+        let Some(t) = self.catch_up_time(tl) else {
             self.due = None;
             return;
         };
-        if signed_diff(t.tick, tl.anchor.tick) < -FAR_BEHIND {
-            // Far behind the clock (only after a pathological jump): catching up would take
-            // ages and its times would leave the unambiguous tick range. Rejoin the grid.
-            self.align_to(tl.anchor_pos);
-            self.realigned = false;
-            match tl.time_of(self.next_pos) {
-                Some(x) => t = x,
-                None => {
-                    self.due = None;
-                    return;
-                }
-            }
-        }
         // The offset is whole ticks: ⌈t + offset⌉ = ⌈t⌉ + offset.
         let mut due = t.ceil().wrapping_add(self.offset as u32);
         let period = self.period_ticks(tl);
@@ -179,6 +169,30 @@ impl ClockOutput {
             }
         }
         self.due = Some(due);
+    }
+
+    /// When `next_pos` is due on `tl`. A position far behind the anchor (a stretch of counted
+    /// drops at a very slow tempo) is due "long ago", so it goes out as soon as the spacing
+    /// allows: its exact time may not even fit the tick range (a pulse at 1 BPM and 1 PPQN is
+    /// 2³⁰ ticks at Rack's rate). Only a lag of more than [`CATCH_UP_UNITS`] that is also more
+    /// than [`FAR_BEHIND`] ticks (a pathological jump) rejoins the grid instead, skipping the
+    /// missing positions.
+    fn catch_up_time(&mut self, tl: &Timeline) -> Option<TickQ8> {
+        if !tl.valid {
+            return None;
+        }
+        let long_ago = TickQ8::from_tick(tl.anchor.tick.wrapping_sub(FAR_BEHIND as u32));
+        let lag = pos_diff(tl.anchor_pos, self.next_pos);
+        match tl.time_of(self.next_pos) {
+            Some(t) if lag <= 0 || signed_diff(t.tick, tl.anchor.tick) >= -FAR_BEHIND => Some(t),
+            _ if lag > 0 && lag as u32 <= CATCH_UP_UNITS => Some(long_ago),
+            _ if lag > 0 => {
+                self.align_to(tl.anchor_pos);
+                self.realigned = false;
+                tl.time_of(self.next_pos)
+            }
+            t => t,
+        }
     }
 
     /// Fire if due at `now`; returns true when a pulse starts. At most one pulse per call.
