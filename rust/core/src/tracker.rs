@@ -516,8 +516,12 @@ impl BeatTracker {
                 // Persistent same-sign error that the intervals alone don't show (a ramp, a
                 // small step): restart the loop from the real pulses, keeping the count.
                 // This pulse keeps its position: n = 1 adds no units, and `seed` adds one back.
-                let iv = ticks_between(self.raw[1].t, t) as u64;
-                self.reseed_from(t, self.pos0.wrapping_sub(self.units), 1, iv << 32);
+                // The raw interval spans the pulses just counted as missing: the new period is
+                // its share per pulse (a whole interval would halve the tempo, and the next
+                // pulse would be ignored as a double trigger, losing a count).
+                let iv = (ticks_between(self.raw[1].t, t) as u64) << 32;
+                let period = iv / (missed as u64 + 1);
+                self.reseed_from(t, self.pos0.wrapping_sub(self.units), 1, period);
                 return PulseVerdict::Reseeded;
             }
         } else {
