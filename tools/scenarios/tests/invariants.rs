@@ -164,6 +164,42 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Found by proptest: at 1 BPM and 1 PPQN two dropped pulses are counted on resume, leaving the
+/// outputs one or two pulses (a minute or more) behind the new anchor. They must catch up, not
+/// skip the missing positions.
+#[test]
+fn slow_outputs_catch_up_after_counted_drops() {
+    check(&Case {
+        bpm: 1.0,
+        in_ppqn: Ppqn::P1,
+        out_ppqn: [Ppqn::P1; 3],
+        jitter: 0.0,
+        drop: 0.020_782_434_869_867_24,
+        double: 0.0,
+        origin: 0,
+        seed: 116_923_812_197_265_373,
+    })
+    .unwrap();
+}
+
+/// Found by proptest: during acquisition a run of outliers ends on a pulse that follows a dropped
+/// one. The re-seed must take the interval per pulse, or the tempo halves and the next pulse is
+/// ignored as a double trigger, losing a count.
+#[test]
+fn jittery_drop_during_acquisition_keeps_the_count() {
+    check(&Case {
+        bpm: 1031.8200401175056,
+        in_ppqn: Ppqn::P4,
+        out_ppqn: [Ppqn::P1; 3],
+        jitter: 0.049523231432458965,
+        drop: 0.01706642960521075,
+        double: 0.0,
+        origin: 0,
+        seed: 9961732655947914905,
+    })
+    .unwrap();
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
 
@@ -239,4 +275,19 @@ proptest! {
             t += 64 * 997;
         }
     }
+}
+
+#[test]
+fn tmp_case2() {
+    check(&Case {
+        bpm: 1031.8200401175056,
+        in_ppqn: Ppqn::P4,
+        out_ppqn: [Ppqn::P1; 3],
+        jitter: 0.049523231432458965,
+        drop: 0.01706642960521075,
+        double: 0.0,
+        origin: 0,
+        seed: 9961732655947914905,
+    })
+    .unwrap();
 }
