@@ -343,9 +343,12 @@ impl App {
         let mut at = later(due, self.line_free(now).wrapping_add(TX_MARGIN));
         let mut preview = copy_engine(&self.engine);
         poll(&mut preview, at);
+        // Messages that precede the clock go into `prio` at once and are taken back below if
+        // they must not be sent: `prio` only grows meanwhile, so restoring its length undoes
+        // the pushes exactly (less AVR flash than collecting them in a buffer first).
+        let mark = self.prio.len;
         let mut clock = false;
-        let mut before = [0u8; 4];
-        let mut nb = 0;
+        let mut announced = false;
         while let Some(m) = pop_midi(&mut preview) {
             match m {
                 MidiOutEvent::Clock => clock = true,
@@ -353,27 +356,22 @@ impl App {
                 MidiOutEvent::Start | MidiOutEvent::Continue | MidiOutEvent::SongPosition(_)
                     if !clock =>
                 {
-                    let (b, n) = m.encode();
-                    for &x in &b[..n] {
-                        if nb < before.len() {
-                            before[nb] = x;
-                            nb += 1;
-                        }
-                    }
+                    self.queue(m);
+                    announced = true;
                 }
                 _ => {}
             }
         }
         if !clock {
+            self.prio.len = mark;
             self.soft_due = Some(at);
             return;
         }
         let id = self.engine.midi_output().next_pos();
-        if nb > 0 && self.presend != Some(id) {
-            for &x in &before[..nb] {
-                self.prio.push(x);
-            }
+        if announced && self.presend != Some(id) {
             self.presend = Some(id);
+        } else {
+            self.prio.len = mark;
         }
         // Room for everything that must go out before the clock.
         let waiting = self.prio.len as u32 + self.pending.is_some() as u32;
