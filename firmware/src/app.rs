@@ -285,6 +285,13 @@ impl App {
         }
     }
 
+    /// `at`, or `gap` after the line is free (as seen now) if that is later. One out-of-line
+    /// copy for both uses in `plan` (AVR flash).
+    #[inline(never)]
+    fn not_before_line(&self, at: u32, gap: u32) -> u32 {
+        later(at, self.line_free(hw::now()).wrapping_add(gap))
+    }
+
     /// True when the engine may be changed now: no clock is armed within [`GUARD`].
     fn may_change(&self, now: u32) -> bool {
         match hw::ARM.get() {
@@ -339,8 +346,7 @@ impl App {
             return;
         };
         // Not before the byte on the line has left it.
-        let now = hw::now();
-        let mut at = later(due, self.line_free(now).wrapping_add(TX_MARGIN));
+        let mut at = self.not_before_line(due, TX_MARGIN);
         let mut preview = copy_engine(&self.engine);
         poll(&mut preview, at);
         // Messages that precede the clock go into `prio` at once and are taken back below if
@@ -376,9 +382,7 @@ impl App {
         // Room for everything that must go out before the clock.
         let waiting = self.prio.len as u32 + self.pending.is_some() as u32;
         if self.presend == Some(id) && waiting > 0 {
-            let now = hw::now();
-            let start = self.line_free(now);
-            at = later(at, start.wrapping_add(waiting * (FRAME + 2) + TX_MARGIN));
+            at = self.not_before_line(at, waiting * (FRAME + 2) + TX_MARGIN);
         }
         while !hw::arm(at) {
             at = hw::now().wrapping_add(LEAD + 2 * hw::ARM_SAFETY);
