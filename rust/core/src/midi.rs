@@ -145,7 +145,7 @@ impl MidiClockDecoder {
     }
 }
 
-/// A MIDI-in → MIDI-out merge buffer of `N` bytes (`N` ≥ 4).
+/// A MIDI-in → MIDI-out merge buffer of `N` bytes (4 ≤ `N` ≤ 255).
 ///
 /// Incoming clock and transport (0xF8–0xFC) are removed so downstream gear never sees two clocks;
 /// everything else is forwarded. A message becomes visible to [`MidiThru::pop`] only when it is
@@ -157,12 +157,12 @@ impl MidiClockDecoder {
 pub struct MidiThru<const N: usize> {
     buf: [u8; N],
     /// Slot of the oldest byte (< N).
-    head: usize,
+    head: u8,
     /// Complete bytes, counted from `head`.
-    committed: usize,
+    committed: u8,
     /// `committed` plus the bytes of the message still arriving (≤ N). Counts from `head`
     /// rather than ever-growing indices: nothing to fold back (less AVR flash).
-    staged: usize,
+    staged: u8,
     in_status: u8,
     in_have: u8,
     in_sysex: bool,
@@ -182,6 +182,8 @@ impl<const N: usize> Default for MidiThru<N> {
 impl<const N: usize> MidiThru<N> {
     /// An empty merge buffer.
     pub const fn new() -> Self {
+        // Byte-sized positions: 8-bit arithmetic on the AVR firmware (less flash and RAM).
+        const { assert!(N <= 255, "MidiThru holds at most 255 bytes") };
         MidiThru {
             buf: [0; N],
             head: 0,
@@ -205,7 +207,7 @@ impl<const N: usize> MidiThru<N> {
 
     /// Bytes waiting to be sent.
     pub fn len(&self) -> usize {
-        self.committed + self.pending_sense as usize + self.pending_reset as usize
+        self.committed as usize + self.pending_sense as usize + self.pending_reset as usize
     }
 
     /// True when nothing waits.
@@ -217,13 +219,13 @@ impl<const N: usize> MidiThru<N> {
         if self.dropping {
             return;
         }
-        if self.staged >= N {
+        if self.staged as usize >= N {
             self.staged = self.committed;
             self.dropping = true;
             self.dropped = self.dropped.wrapping_add(1);
             return;
         }
-        self.buf[(self.head + self.staged) % N] = b;
+        self.buf[(self.head as usize + self.staged as usize) % N] = b;
         self.staged += 1;
     }
 
@@ -334,8 +336,8 @@ impl<const N: usize> MidiThru<N> {
         if self.committed == 0 {
             return None;
         }
-        let b = self.buf[self.head % N];
-        self.head = (self.head + 1) % N;
+        let b = self.buf[self.head as usize % N];
+        self.head = ((self.head as usize + 1) % N) as u8;
         self.committed -= 1;
         self.staged -= 1;
         Some(b)
