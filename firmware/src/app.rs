@@ -374,15 +374,19 @@ impl App {
             return;
         }
         let id = self.engine.midi_output().next_pos();
-        if announced && self.presend != Some(id) {
+        let sent_ahead = self.presend == Some(id);
+        if announced && !sent_ahead {
             self.presend = Some(id);
         } else {
             self.prio.len = mark;
         }
-        // Room for everything that must go out before the clock.
-        let waiting = self.prio.len as u32 + self.pending.is_some() as u32;
-        if self.presend == Some(id) && waiting > 0 {
-            at = self.not_before_line(at, waiting * (FRAME + 2) + TX_MARGIN);
+        // Room for everything that must go out before the clock (when it announces anything:
+        // then `presend` is this clock).
+        // At most 5 bytes: a 16-bit product is exact (AVR flash).
+        let waiting = self.prio.len as u16 + self.pending.is_some() as u16;
+        if (announced || sent_ahead) && waiting > 0 {
+            let room = waiting * (FRAME + 2) as u16 + TX_MARGIN as u16;
+            at = self.not_before_line(at, room as u32);
         }
         while !hw::arm(at) {
             at = hw::now().wrapping_add(LEAD + 2 * hw::ARM_SAFETY);
@@ -406,22 +410,27 @@ impl App {
             _ => at,
         };
         poll(&mut self.engine, t);
+        let sent_ahead = self.presend == Some(id);
         let mut clock = false;
         while let Some(m) = pop_midi(&mut self.engine) {
-            let announced = matches!(
-                m,
-                MidiOutEvent::Start | MidiOutEvent::Continue | MidiOutEvent::SongPosition(_)
-            );
-            if m == MidiOutEvent::Clock && !clock {
-                clock = true;
-            } else if announced && !clock && self.presend == Some(id) {
-                // Already sent ahead of the clock.
-            } else {
-                if announced && !clock {
-                    s.late_prefix.bump();
+            if !clock {
+                match m {
+                    MidiOutEvent::Clock => {
+                        clock = true;
+                        continue;
+                    }
+                    MidiOutEvent::Start
+                    | MidiOutEvent::Continue
+                    | MidiOutEvent::SongPosition(_) => {
+                        if sent_ahead {
+                            continue; // already sent ahead of the clock
+                        }
+                        s.late_prefix.bump();
+                    }
+                    _ => {}
                 }
-                self.queue(m);
             }
+            self.queue(m);
         }
         if !clock {
             s.desync.bump();
