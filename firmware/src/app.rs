@@ -61,9 +61,14 @@ impl<const N: usize> Bytes<N> {
             len: 0,
         }
     }
+    /// `N` as a byte: positions in 8-bit arithmetic (AVR flash); head + len < 2N fits.
+    const N8: u8 = {
+        assert!(N <= 127);
+        N as u8
+    };
     fn push(&mut self, b: u8) {
-        if (self.len as usize) < N {
-            self.buf[(self.head as usize + self.len as usize) % N] = b;
+        if self.len < Self::N8 {
+            self.buf[((self.head + self.len) % Self::N8) as usize] = b;
             self.len += 1;
         }
     }
@@ -71,8 +76,8 @@ impl<const N: usize> Bytes<N> {
         if self.len == 0 {
             return None;
         }
-        let b = self.buf[self.head as usize % N];
-        self.head = ((self.head as usize + 1) % N) as u8;
+        let b = self.buf[(self.head % Self::N8) as usize];
+        self.head = (self.head + 1) % Self::N8;
         self.len -= 1;
         Some(b)
     }
