@@ -61,9 +61,14 @@ impl<const N: usize> Bytes<N> {
             len: 0,
         }
     }
+    /// `N` as a byte: positions in 8-bit arithmetic (AVR flash); head + len < 2N fits.
+    const N8: u8 = {
+        assert!(N <= 127);
+        N as u8
+    };
     fn push(&mut self, b: u8) {
-        if (self.len as usize) < N {
-            self.buf[(self.head as usize + self.len as usize) % N] = b;
+        if self.len < Self::N8 {
+            self.buf[((self.head + self.len) % Self::N8) as usize] = b;
             self.len += 1;
         }
     }
@@ -71,8 +76,8 @@ impl<const N: usize> Bytes<N> {
         if self.len == 0 {
             return None;
         }
-        let b = self.buf[self.head as usize % N];
-        self.head = ((self.head as usize + 1) % N) as u8;
+        let b = self.buf[(self.head % Self::N8) as usize];
+        self.head = (self.head + 1) % Self::N8;
         self.len -= 1;
         Some(b)
     }
@@ -285,6 +290,13 @@ impl App {
         }
     }
 
+    /// `at`, or `gap` after the line is free (as seen now) if that is later. One out-of-line
+    /// copy for both uses in `plan` (AVR flash).
+    #[inline(never)]
+    fn not_before_line(&self, at: u32, gap: u32) -> u32 {
+        later(at, self.line_free(hw::now()).wrapping_add(gap))
+    }
+
     /// True when the engine may be changed now: no clock is armed within [`GUARD`].
     fn may_change(&self, now: u32) -> bool {
         match hw::ARM.get() {
@@ -339,13 +351,15 @@ impl App {
             return;
         };
         // Not before the byte on the line has left it.
-        let now = hw::now();
-        let mut at = later(due, self.line_free(now).wrapping_add(TX_MARGIN));
+        let mut at = self.not_before_line(due, TX_MARGIN);
         let mut preview = copy_engine(&self.engine);
         poll(&mut preview, at);
+        // Messages that precede the clock go into `prio` at once and are taken back below if
+        // they must not be sent: `prio` only grows meanwhile, so restoring its length undoes
+        // the pushes exactly (less AVR flash than collecting them in a buffer first).
+        let mark = self.prio.len;
         let mut clock = false;
-        let mut before = [0u8; 4];
-        let mut nb = 0;
+        let mut announced = false;
         while let Some(m) = pop_midi(&mut preview) {
             match m {
                 MidiOutEvent::Clock => clock = true,
@@ -353,34 +367,31 @@ impl App {
                 MidiOutEvent::Start | MidiOutEvent::Continue | MidiOutEvent::SongPosition(_)
                     if !clock =>
                 {
-                    let (b, n) = m.encode();
-                    for &x in &b[..n] {
-                        if nb < before.len() {
-                            before[nb] = x;
-                            nb += 1;
-                        }
-                    }
+                    self.queue(m);
+                    announced = true;
                 }
                 _ => {}
             }
         }
         if !clock {
+            self.prio.len = mark;
             self.soft_due = Some(at);
             return;
         }
         let id = self.engine.midi_output().next_pos();
-        if nb > 0 && self.presend != Some(id) {
-            for &x in &before[..nb] {
-                self.prio.push(x);
-            }
+        let sent_ahead = self.presend == Some(id);
+        if announced && !sent_ahead {
             self.presend = Some(id);
+        } else {
+            self.prio.len = mark;
         }
-        // Room for everything that must go out before the clock.
-        let waiting = self.prio.len as u32 + self.pending.is_some() as u32;
-        if self.presend == Some(id) && waiting > 0 {
-            let now = hw::now();
-            let start = self.line_free(now);
-            at = later(at, start.wrapping_add(waiting * (FRAME + 2) + TX_MARGIN));
+        // Room for everything that must go out before the clock (when it announces anything:
+        // then `presend` is this clock).
+        // At most 5 bytes: a 16-bit product is exact (AVR flash).
+        let waiting = self.prio.len as u16 + self.pending.is_some() as u16;
+        if (announced || sent_ahead) && waiting > 0 {
+            let room = waiting * (FRAME + 2) as u16 + TX_MARGIN as u16;
+            at = self.not_before_line(at, room as u32);
         }
         while !hw::arm(at) {
             at = hw::now().wrapping_add(LEAD + 2 * hw::ARM_SAFETY);
@@ -404,22 +415,27 @@ impl App {
             _ => at,
         };
         poll(&mut self.engine, t);
+        let sent_ahead = self.presend == Some(id);
         let mut clock = false;
         while let Some(m) = pop_midi(&mut self.engine) {
-            let announced = matches!(
-                m,
-                MidiOutEvent::Start | MidiOutEvent::Continue | MidiOutEvent::SongPosition(_)
-            );
-            if m == MidiOutEvent::Clock && !clock {
-                clock = true;
-            } else if announced && !clock && self.presend == Some(id) {
-                // Already sent ahead of the clock.
-            } else {
-                if announced && !clock {
-                    s.late_prefix.bump();
+            if !clock {
+                match m {
+                    MidiOutEvent::Clock => {
+                        clock = true;
+                        continue;
+                    }
+                    MidiOutEvent::Start
+                    | MidiOutEvent::Continue
+                    | MidiOutEvent::SongPosition(_) => {
+                        if sent_ahead {
+                            continue; // already sent ahead of the clock
+                        }
+                        s.late_prefix.bump();
+                    }
+                    _ => {}
                 }
-                self.queue(m);
             }
+            self.queue(m);
         }
         if !clock {
             s.desync.bump();

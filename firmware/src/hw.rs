@@ -176,8 +176,9 @@ pub fn now_raw() -> u32 {
     extend(tc1().tcnt1().read().bits())
 }
 
-/// The current time in ticks.
-#[inline(always)]
+/// The current time in ticks. Out of line: one copy of the interrupt save/restore for its
+/// many callers (AVR flash).
+#[inline(never)]
 pub fn now() -> u32 {
     critical(now_raw)
 }

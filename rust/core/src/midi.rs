@@ -145,7 +145,7 @@ impl MidiClockDecoder {
     }
 }
 
-/// A MIDI-in → MIDI-out merge buffer of `N` bytes (`N` ≥ 4).
+/// A MIDI-in → MIDI-out merge buffer of `N` bytes (4 ≤ `N` ≤ 255).
 ///
 /// Incoming clock and transport (0xF8–0xFC) are removed so downstream gear never sees two clocks;
 /// everything else is forwarded. A message becomes visible to [`MidiThru::pop`] only when it is
@@ -156,9 +156,13 @@ impl MidiClockDecoder {
 #[derive(Clone, Debug)]
 pub struct MidiThru<const N: usize> {
     buf: [u8; N],
-    head: usize,
-    committed: usize,
-    staged: usize,
+    /// Slot of the oldest byte (< N).
+    head: u8,
+    /// Complete bytes, counted from `head`.
+    committed: u8,
+    /// `committed` plus the bytes of the message still arriving (≤ N). Counts from `head`
+    /// rather than ever-growing indices: nothing to fold back (less AVR flash).
+    staged: u8,
     in_status: u8,
     in_have: u8,
     in_sysex: bool,
@@ -178,6 +182,8 @@ impl<const N: usize> Default for MidiThru<N> {
 impl<const N: usize> MidiThru<N> {
     /// An empty merge buffer.
     pub const fn new() -> Self {
+        // Byte-sized positions: 8-bit arithmetic on the AVR firmware (less flash and RAM).
+        const { assert!(N <= 255, "MidiThru holds at most 255 bytes") };
         MidiThru {
             buf: [0; N],
             head: 0,
@@ -201,7 +207,7 @@ impl<const N: usize> MidiThru<N> {
 
     /// Bytes waiting to be sent.
     pub fn len(&self) -> usize {
-        self.committed - self.head + self.pending_sense as usize + self.pending_reset as usize
+        self.committed as usize + self.pending_sense as usize + self.pending_reset as usize
     }
 
     /// True when nothing waits.
@@ -213,13 +219,13 @@ impl<const N: usize> MidiThru<N> {
         if self.dropping {
             return;
         }
-        if self.staged - self.head >= N {
+        if self.staged as usize >= N {
             self.staged = self.committed;
             self.dropping = true;
             self.dropped = self.dropped.wrapping_add(1);
             return;
         }
-        self.buf[self.staged % N] = b;
+        self.buf[(self.head as usize + self.staged as usize) % N] = b;
         self.staged += 1;
     }
 
@@ -238,14 +244,6 @@ impl<const N: usize> MidiThru<N> {
 
     /// Take one byte from MIDI in.
     pub fn push(&mut self, b: u8) {
-        // Indices only grow; fold them back before they could overflow (also with a 16-bit
-        // usize, as on the AVR firmware).
-        if self.head >= N.saturating_mul(1024).min(usize::MAX / 2) {
-            let k = self.head / N * N;
-            self.head -= k;
-            self.committed -= k;
-            self.staged -= k;
-        }
         if b >= 0xF8 {
             match b {
                 status::ACTIVE_SENSING => self.pending_sense = true,
@@ -335,11 +333,13 @@ impl<const N: usize> MidiThru<N> {
             self.pending_sense = false;
             return Some(status::ACTIVE_SENSING);
         }
-        if self.head == self.committed {
+        if self.committed == 0 {
             return None;
         }
-        let b = self.buf[self.head % N];
-        self.head += 1;
+        let b = self.buf[self.head as usize % N];
+        self.head = ((self.head as usize + 1) % N) as u8;
+        self.committed -= 1;
+        self.staged -= 1;
         Some(b)
     }
 }
@@ -461,8 +461,8 @@ mod tests {
     }
 
     #[test]
-    fn thru_indices_fold_without_losing_bytes() {
-        // Far more traffic than the fold threshold (N × 1024 bytes) through a small buffer.
+    fn thru_ring_wraps_without_losing_bytes() {
+        // Far more traffic than the buffer holds: the ring wraps thousands of times.
         let mut t = MidiThru::<8>::new();
         for i in 0..20_000u32 {
             let (k, v) = ((i % 128) as u8, (i / 128 % 128) as u8);
