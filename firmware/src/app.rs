@@ -29,7 +29,7 @@ use crate::hw::{self, Shared, ARM_ARMED, ARM_FIRED, ARM_IDLE, FRAME, FW_STATS, L
 pub const THRU_BYTES: usize = 32;
 /// No engine change (pulse, button, PPQN, loss poll) starts this close to an armed clock (3 ms):
 /// the longest change plus re-planning must finish before the compare fires (the simulator
-/// measures about 1.4 ms at most; `make bench-firmware` prints it, and the tests fail if a
+/// measures about 1.5 ms at most; `make bench-firmware` prints it, and the tests fail if a
 /// change ever overlaps an armed clock).
 const GUARD: u32 = 6_000;
 /// A byte goes out only if the line is idle again this long before the armed clock.
