@@ -1,40 +1,44 @@
-//! The main loop: owns the [`ClockEngine`] and the MIDI thru buffer, and schedules the clock.
+//! The main loop: owns the [`MidiClockFollower`] and the MIDI thru buffer, and schedules the
+//! clock.
 //!
-//! All musical decisions are the engine's. This loop only moves data between it and the hardware:
+//! All musical decisions are the follower's (tactus-core's tracker, clock output and transport,
+//! the same code as the Rack module's engine). This loop only moves data between it and the
+//! hardware:
 //!
 //! 1. **Pulses** come from the capture handler as 32-bit timestamps and go to
-//!    [`ClockEngine::on_pulse`] here, in thread context: the engine's per-pulse work (64-bit
+//!    [`MidiClockFollower::on_pulse`] here, in thread context: the per-pulse work (64-bit
 //!    fixed point) takes far too long for an interrupt (see `make bench`).
 //! 2. **Clock bytes** are written by the compare handler at their exact tick. After every change
-//!    the loop *plans* the next one: it asks [`ClockEngine::next_due`], runs a copy of the engine
-//!    to that time ([`ClockEngine::poll`] on a clone) to learn exactly what the engine will emit
-//!    there, sends any message that must precede the clock (a Start that lands on this beat) and
-//!    arms the handler. Once the byte is out, it *commits*: the same `poll` on the real engine.
-//!    Between planning and committing the engine is not touched when the armed time is near
+//!    the loop *plans* the next one: it asks [`MidiClockFollower::next_due`], runs a copy of the
+//!    follower to that time ([`MidiClockFollower::poll`] on a copy) to learn exactly what it will
+//!    emit there, sends any message that must precede the clock (a Start that lands on this
+//!    beat) and arms the handler. Once the byte is out, it *commits*: the same `poll` on the real
+//!    follower.
+//!    Between planning and committing the follower is not touched when the armed time is near
 //!    (closer than [`GUARD`]); a pulse that arrives then waits until just after the clock. So the
-//!    engine sees exactly the byte stream that went out, and the clock is never late because
+//!    follower sees exactly the byte stream that went out, and the clock is never late because
 //!    the loop was busy.
 //! 3. **Other bytes** (Stop, MIDI thru) go out from here, only when the line will be idle again
 //!    before the next armed clock; thru bytes never delay a clock.
 
-use tactus_core::midi::MidiThru;
+use tactus_core::midi::{status, MidiThru};
 use tactus_core::ppqn::UNITS_PER_BEAT;
 use tactus_core::time::{is_due, signed_diff};
 use tactus_core::tracker::LockState;
-use tactus_core::{ClockEngine, EngineConfig, MidiOutEvent, Ppqn, StartAlign, TickRate};
+use tactus_core::{FollowerEvents, MidiClockFollower, Ppqn, TickRate};
 
 use crate::hw::{self, Shared, ARM_ARMED, ARM_FIRED, ARM_IDLE, FRAME, FW_STATS, LEAD, TICK_HZ};
 
 /// Bytes of MIDI thru buffer (whole messages; longer SysEx is dropped whole).
 pub const THRU_BYTES: usize = 32;
-/// No engine change (pulse, button, PPQN, loss poll) starts this close to an armed clock (3 ms):
+/// No follower change (pulse, button, PPQN, loss poll) starts this close to an armed clock (3 ms):
 /// the longest change plus re-planning must finish before the compare fires (the simulator
 /// measures about 1.5 ms at most; `make bench-firmware` prints it, and the tests fail if a
 /// change ever overlaps an armed clock).
 const GUARD: u32 = 6_000;
 /// A byte goes out only if the line is idle again this long before the armed clock.
 const TX_MARGIN: u32 = 24;
-/// Loss detection: poll the engine this often when nothing else happens.
+/// Loss detection: poll the follower this often when nothing else happens.
 const POLL_MS: u8 = 4;
 /// Button: pressed after this many 1 ms samples low in a row, released after `DEBOUNCE_MS` high.
 const PRESS_MS: u8 = 2;
@@ -97,51 +101,36 @@ fn ppqn_from_pins(pinb: u8) -> Ppqn {
     }
 }
 
-/// One out-of-line copy of each engine entry point called from several places (they are
-/// `#[inline]` in the core, and flash is tight).
+/// One out-of-line copy of each follower entry point called from several places (flash is
+/// tight).
 #[inline(never)]
-fn poll(e: &mut ClockEngine<0>, now: u32) {
-    e.poll(now);
+fn poll(e: &mut MidiClockFollower, now: u32) -> FollowerEvents {
+    e.poll(now)
 }
 
 #[inline(never)]
-fn next_due(e: &ClockEngine<0>) -> Option<u32> {
+fn next_due(e: &MidiClockFollower) -> Option<u32> {
     e.next_due()
 }
 
-#[inline(never)]
-fn pop_midi(e: &mut ClockEngine<0>) -> Option<MidiOutEvent> {
-    e.pop_midi()
-}
-
-// The engine's entry points, out of line: keeps the main loop's own code small and readable
+// The follower's entry points, out of line: keeps the main loop's own code small and readable
 // in `avr-nm --size-sort` (each is called once).
 #[inline(never)]
-fn on_pulse(e: &mut ClockEngine<0>, t: u32) {
+fn on_pulse(e: &mut MidiClockFollower, t: u32) {
     e.on_pulse(t);
 }
 
-/// The button: Start on the next beat, or Stop now.
 #[inline(never)]
-fn toggle(e: &mut ClockEngine<0>, now: u32) {
-    if e.running() {
-        e.stop(now);
-    } else {
-        e.start(now, StartAlign::NextBeat);
-    }
-}
-
-#[inline(never)]
-fn set_input_ppqn(e: &mut ClockEngine<0>, p: Ppqn) {
+fn set_input_ppqn(e: &mut MidiClockFollower, p: Ppqn) {
     e.set_input_ppqn(p);
 }
 
-/// A copy of the engine to run ahead on. `Clone` would do, but its field-by-field code is
-/// ~2 KB of AVR instructions; the engine is plain data (no heap, no references, no drop glue,
-/// checked below), so a byte copy is the same clone.
+/// A copy of the follower to run ahead on. `Clone` would do, but its field-by-field code is
+/// long AVR code; the follower is plain data (no heap, no references, no drop glue, checked
+/// below), so a byte copy is the same clone.
 #[inline(never)]
-fn copy_engine(e: &ClockEngine<0>) -> ClockEngine<0> {
-    const { assert!(!core::mem::needs_drop::<ClockEngine<0>>()) };
+fn copy_follower(e: &MidiClockFollower) -> MidiClockFollower {
+    const { assert!(!core::mem::needs_drop::<MidiClockFollower>()) };
     // SAFETY: a bitwise copy of a value without drop glue or ownership; the original stays valid.
     unsafe { core::ptr::read(e) }
 }
@@ -172,7 +161,7 @@ fn note_max(max: &Shared<u16>, t0: u32) {
 
 /// Everything the main loop owns.
 pub struct App {
-    engine: ClockEngine<0>,
+    follower: MidiClockFollower,
     thru: MidiThru<THRU_BYTES>,
     /// Our own non-clock bytes (Start, Stop): ahead of thru traffic.
     prio: Bytes<4>,
@@ -182,7 +171,7 @@ pub struct App {
     line_free: u32,
     /// The clock position whose preceding message (Start) was already sent.
     presend: Option<u32>,
-    /// A due time the compare could not take (the engine would not emit a clock there).
+    /// A due time the compare could not take (the follower would not emit a clock there).
     soft_due: Option<u32>,
     /// Milliseconds since the last loss poll.
     poll_ms: u8,
@@ -204,13 +193,8 @@ pub struct App {
 impl App {
     /// The power-up state: transport stopped, MIDI clock follows the input as soon as it starts.
     pub fn new(now: u32, pinb: u8) -> Self {
-        let mut cfg = EngineConfig::new(TickRate::new(TICK_HZ), ppqn_from_pins(pinb));
-        cfg.stop_on_loss = true;
-        cfg.spp_on_reset = false;
-        let mut engine = ClockEngine::new(cfg, [], now);
-        engine.set_running_silently(false);
         App {
-            engine,
+            follower: MidiClockFollower::new(TickRate::new(TICK_HZ), ppqn_from_pins(pinb), now),
             thru: MidiThru::new(),
             prio: Bytes::new(),
             pending: None,
@@ -245,20 +229,19 @@ impl App {
             let t0 = now;
             let mut changed = true;
             if let Some(t) = hw::pop_pulse() {
-                on_pulse(&mut self.engine, t);
+                on_pulse(&mut self.follower, t);
             } else if self.want_toggle {
                 self.want_toggle = false;
                 self.presend = None;
-                toggle(&mut self.engine, now);
+                self.toggle(now);
             } else if let Some(p) = self.want_ppqn.take() {
-                set_input_ppqn(&mut self.engine, p);
+                set_input_ppqn(&mut self.follower, p);
             } else if self.soft_due.is_some_and(|d| is_due(now, d)) || self.poll_ms >= POLL_MS {
                 changed = self.poll_now(now);
             } else {
                 changed = false;
             }
             if changed {
-                self.drain_engine();
                 self.plan();
                 note_max(&FW_STATS.max_change, t0);
             }
@@ -297,7 +280,7 @@ impl App {
         later(at, self.line_free(hw::now()).wrapping_add(gap))
     }
 
-    /// True when the engine may be changed now: no clock is armed within [`GUARD`].
+    /// True when the follower may be changed now: no clock is armed within [`GUARD`].
     fn may_change(&self, now: u32) -> bool {
         match hw::ARM.get() {
             ARM_IDLE => true,
@@ -309,35 +292,38 @@ impl App {
         }
     }
 
+    /// The button: Start on the next beat, or Stop now.
+    #[inline(never)]
+    fn toggle(&mut self, now: u32) {
+        if !self.follower.running() {
+            self.follower.start(now);
+        } else if self.follower.stop() {
+            self.prio.push(status::STOP);
+        }
+    }
+
     /// Loss detection (and a due time the compare could not take). Returns true if anything
     /// changed that needs a new plan.
     fn poll_now(&mut self, now: u32) -> bool {
         self.poll_ms = 0;
-        if self.soft_due.is_none() && next_due(&self.engine).is_some_and(|d| is_due(now, d)) {
+        if self.soft_due.is_none() && next_due(&self.follower).is_some_and(|d| is_due(now, d)) {
             return false; // the armed clock is about to go: commit polls
         }
-        let before = (self.engine.lock_state(), self.engine.running());
-        poll(&mut self.engine, now);
-        let after = (self.engine.lock_state(), self.engine.running());
+        let before = (self.follower.lock_state(), self.follower.running());
+        let ev = poll(&mut self.follower, now);
+        if ev.has(FollowerEvents::STOP) {
+            self.prio.push(status::STOP);
+        }
+        if ev.has(FollowerEvents::START) {
+            self.prio.push(status::START);
+        }
+        if ev.has(FollowerEvents::CLOCK) {
+            // Only a due time the compare could not take ends up here.
+            FW_STATS.late_main.bump();
+            self.prio.push(status::CLOCK);
+        }
+        let after = (self.follower.lock_state(), self.follower.running());
         self.soft_due.is_some() || before != after
-    }
-
-    /// Queue whatever the engine emitted outside a planned clock.
-    fn drain_engine(&mut self) {
-        while let Some(m) = pop_midi(&mut self.engine) {
-            if m == MidiOutEvent::Clock {
-                // Only a due time the compare could not take ends up here.
-                FW_STATS.late_main.bump();
-            }
-            self.queue(m);
-        }
-    }
-
-    fn queue(&mut self, m: MidiOutEvent) {
-        let (b, n) = m.encode();
-        for &x in &b[..n] {
-            self.prio.push(x);
-        }
     }
 
     /// Plan the next clock: see the module docs.
@@ -347,43 +333,24 @@ impl App {
         if hw::disarm() == ARM_FIRED {
             return; // committed first, then planned again
         }
-        let Some(due) = next_due(&self.engine) else {
+        let Some(due) = next_due(&self.follower) else {
             return;
         };
         // Not before the byte on the line has left it.
         let mut at = self.not_before_line(due, TX_MARGIN);
-        let mut preview = copy_engine(&self.engine);
-        poll(&mut preview, at);
-        // Messages that precede the clock go into `prio` at once and are taken back below if
-        // they must not be sent: `prio` only grows meanwhile, so restoring its length undoes
-        // the pushes exactly (less AVR flash than collecting them in a buffer first).
-        let mark = self.prio.len;
-        let mut clock = false;
-        let mut announced = false;
-        while let Some(m) = pop_midi(&mut preview) {
-            match m {
-                MidiOutEvent::Clock => clock = true,
-                // Start/Continue/Song Position belong before the clock they announce.
-                MidiOutEvent::Start | MidiOutEvent::Continue | MidiOutEvent::SongPosition(_)
-                    if !clock =>
-                {
-                    self.queue(m);
-                    announced = true;
-                }
-                _ => {}
-            }
-        }
-        if !clock {
-            self.prio.len = mark;
+        let mut preview = copy_follower(&self.follower);
+        let ev = poll(&mut preview, at);
+        if !ev.has(FollowerEvents::CLOCK) {
             self.soft_due = Some(at);
             return;
         }
-        let id = self.engine.midi_output().next_pos();
+        // A Start belongs before the clock it announces (a Stop found here is the commit's).
+        let announced = ev.has(FollowerEvents::START);
+        let id = self.follower.next_clock_pos();
         let sent_ahead = self.presend == Some(id);
         if announced && !sent_ahead {
             self.presend = Some(id);
-        } else {
-            self.prio.len = mark;
+            self.prio.push(status::START);
         }
         // Room for everything that must go out before the clock (when it announces anything:
         // then `presend` is this clock).
@@ -399,43 +366,30 @@ impl App {
         note_max(&FW_STATS.max_plan, t0);
     }
 
-    /// The armed clock went out: let the engine emit it, then plan the next one.
+    /// The armed clock went out: let the follower emit it, then plan the next one.
     fn commit(&mut self) {
         let t0 = hw::now();
         let at = hw::critical(|| hw::ARM_AT.get());
-        let id = self.engine.midi_output().next_pos();
+        let id = self.follower.next_clock_pos();
         let s = &FW_STATS;
-        // The engine must fire exactly this clock now. If it was changed too close to the armed
-        // time and moved the clock later, fire it at its new time so the count stays exact.
-        let t = match next_due(&self.engine) {
+        // The follower must fire exactly this clock now. If it was changed too close to the
+        // armed time and moved the clock later, fire it at its new time so the count stays exact.
+        let t = match next_due(&self.follower) {
             Some(d) if !is_due(at, d) => {
                 s.guard_miss.bump();
                 d
             }
             _ => at,
         };
-        poll(&mut self.engine, t);
-        let sent_ahead = self.presend == Some(id);
-        let mut clock = false;
-        while let Some(m) = pop_midi(&mut self.engine) {
-            if !clock {
-                match m {
-                    MidiOutEvent::Clock => {
-                        clock = true;
-                        continue;
-                    }
-                    MidiOutEvent::Start
-                    | MidiOutEvent::Continue
-                    | MidiOutEvent::SongPosition(_) => {
-                        if sent_ahead {
-                            continue; // already sent ahead of the clock
-                        }
-                        s.late_prefix.bump();
-                    }
-                    _ => {}
-                }
-            }
-            self.queue(m);
+        let ev = poll(&mut self.follower, t);
+        let clock = ev.has(FollowerEvents::CLOCK);
+        if ev.has(FollowerEvents::STOP) {
+            self.prio.push(status::STOP);
+        }
+        // A Start planned with this clock went out ahead of it.
+        if ev.has(FollowerEvents::START) && self.presend != Some(id) {
+            s.late_prefix.bump();
+            self.prio.push(status::START);
         }
         if !clock {
             s.desync.bump();
@@ -444,7 +398,7 @@ impl App {
         self.line_free = at.wrapping_add(FRAME + 2);
         hw::ARM.set(ARM_IDLE);
         if clock && id % (UNITS_PER_BEAT) == 0 {
-            self.led_ms = if self.engine.running() {
+            self.led_ms = if self.follower.running() {
                 LED_BEAT_MS
             } else {
                 LED_READY_MS
@@ -534,7 +488,7 @@ impl App {
     /// waiting for a clock.
     fn led(&mut self) {
         let now = hw::now();
-        let on = match self.engine.lock_state() {
+        let on = match self.follower.lock_state() {
             LockState::Stopped | LockState::Lost => now & LED_WAIT_BIT == 0,
             _ => self.led_ms > 0,
         };

@@ -11,6 +11,7 @@
 //! only run while the transport runs; MIDI clock runs whenever a tempo is known, so slaves can
 //! lock before Start.
 
+use crate::follower::next_beat;
 use crate::master::MasterClock;
 pub use crate::midi::ClockMessage as MidiOutEvent;
 use crate::output::{ClockOutput, OutputConfig};
@@ -24,16 +25,26 @@ pub const UNITS_PER_SIXTEENTH: u32 = UNITS_PER_BEAT / 4;
 /// Position units per MIDI clock.
 const MIDI_UNITS: u32 = UNITS_PER_BEAT / 24;
 /// Interval of the wrap housekeeping in `poll` (a sixteenth of the tick range).
-const HOUSEKEEPING_TICKS: u32 = 1 << 28;
+pub(crate) const HOUSEKEEPING_TICKS: u32 = 1 << 28;
 /// An external clock whose last pulse is older than this schedules nothing until its next
 /// pulse: past the longest loss timeout (1.5 × 90 s at the highest tick rate, 1.66 × 10⁹
 /// ticks), short of the 2³¹ ticks where wrapping comparisons turn around.
-const STALE_ANCHOR_TICKS: u32 = 0x7000_0000;
+pub(crate) const STALE_ANCHOR_TICKS: u32 = 0x7000_0000;
 /// A gap between polls longer than this (2²⁷ ticks: 11 s in Rack, 67 s on the chip) means the
 /// host stalled; outputs rejoin the grid rather than replay what was due meanwhile.
-const STALL_TICKS: u32 = 1 << 27;
+pub(crate) const STALL_TICKS: u32 = 1 << 27;
 /// Capacity of the MIDI output queue.
 const MIDI_QUEUE: usize = 8;
+
+/// Settings of the MIDI clock output: 24 PPQN, and never two clocks closer than one DIN byte
+/// (320 µs), so they can always go out at their time.
+pub(crate) fn midi_clock_config(offset_us: i32) -> OutputConfig {
+    let mut c = OutputConfig::new(Ppqn::P24);
+    c.offset_us = offset_us;
+    c.pulse_width_us = 1;
+    c.min_spacing_us = 320;
+    c
+}
 
 /// Where the tempo comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,11 +130,7 @@ impl<const N: usize> ClockEngine<N> {
     /// An engine with the given outputs, stopped, following external pulses.
     pub fn new(cfg: EngineConfig, outputs: [OutputConfig; N], now: Tick) -> Self {
         let rate = cfg.rate;
-        let mut midi_cfg = OutputConfig::new(Ppqn::P24);
-        midi_cfg.offset_us = cfg.midi_offset_us;
-        midi_cfg.pulse_width_us = 1;
-        // One DIN byte: two clocks can never be closer than the line can carry them.
-        midi_cfg.min_spacing_us = 320;
+        let midi_cfg = midi_clock_config(cfg.midi_offset_us);
         // What `refresh` does for a fresh engine (external source, not stale), done on the parts
         // before they are assembled: no pointer to the whole engine is passed to a call, so the
         // optimizer builds it straight into its destination instead of in a stack temporary
@@ -333,13 +340,7 @@ impl<const N: usize> ClockEngine<N> {
                 self.master.restart(now, target);
             }
             (_, StartAlign::NextBeat) if predicting => {
-                let (p, frac) = self.tl.position_at(now).unwrap_or((0, 0));
-                let r = p % UNITS_PER_BEAT;
-                let beat = if r == 0 && frac == 0 {
-                    p
-                } else {
-                    p.wrapping_add(UNITS_PER_BEAT - r)
-                };
+                let beat = next_beat(self.tl.position_at(now).unwrap_or((0, 0)));
                 self.shift_all(target.wrapping_sub(beat));
             }
             _ => {

@@ -12,6 +12,7 @@
 //! - [`timeline::Timeline`]: the tracked (or master) musical position as a function of time.
 //! - [`output::ClockOutput`]: a phase-locked clock at any PPQN with offset and spacing.
 //! - [`engine::ClockEngine`]: source selection, transport and N outputs plus MIDI clock out.
+//! - [`follower::MidiClockFollower`]: the engine's external-clock MIDI path alone (the firmware).
 //! - [`midi`]: the MIDI real-time decoder/encoder and the thru merge buffer.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@
 pub mod edge;
 pub mod engine;
 pub mod fixed;
+pub mod follower;
 pub mod master;
 pub mod midi;
 pub mod output;
@@ -31,6 +33,7 @@ pub mod timeline;
 pub mod tracker;
 
 pub use engine::{ClockEngine, EngineConfig, MidiOutEvent, Source, StartAlign};
+pub use follower::{FollowerEvents, MidiClockFollower};
 pub use output::{ClockOutput, OutputConfig};
 pub use ppqn::Ppqn;
 pub use time::{Tick, TickRate};
