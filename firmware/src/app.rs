@@ -192,6 +192,8 @@ pub struct App {
 
 impl App {
     /// The power-up state: transport stopped, MIDI clock follows the input as soon as it starts.
+    /// Out of line, so it builds the state straight into the static (see `boot_app`).
+    #[inline(never)]
     pub fn new(now: u32, pinb: u8) -> Self {
         App {
             follower: MidiClockFollower::new(TickRate::new(TICK_HZ), ppqn_from_pins(pinb), now),

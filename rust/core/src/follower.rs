@@ -62,6 +62,11 @@ pub struct MidiClockFollower {
 impl MidiClockFollower {
     /// A follower with the transport stopped; MIDI clock follows the input as soon as a tempo is
     /// known, so slaves can lock before Start.
+    ///
+    /// Out of line: it then builds its result straight into the caller's destination. Inlined
+    /// into a caller with a large stack frame, its temporaries land beyond the 63-byte reach of
+    /// AVR's indexed stores, where every store costs 16 B (measured with `make firmware`).
+    #[inline(never)]
     pub fn new(rate: TickRate, input_ppqn: Ppqn, now: Tick) -> Self {
         // Built from its parts, like `ClockEngine::new`, so no whole-struct temporary is copied
         // (AVR flash); `new_is_refreshed` checks that nothing is left to refresh.
