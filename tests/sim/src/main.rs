@@ -100,7 +100,7 @@ fn test(elf: &str, filter: Option<&str>) -> bool {
         worst.max_commit = worst.max_commit.max(x.max_commit);
     }
     println!(
-        "main loop over all cases: engine change + plan ≤ {:.0} µs, commit + plan ≤ {:.0} µs; \
+        "main loop over all cases: follower change + plan ≤ {:.0} µs, commit + plan ≤ {:.0} µs; \
          running stack ≤ {} B",
         worst.max_change as f64 / 2.0,
         worst.max_commit as f64 / 2.0,
@@ -196,7 +196,7 @@ fn bench(elf: &str) {
     }
     let us = |t: u16| t as f64 / 2.0;
     println!(
-        "main loop (thread context): engine change + plan ≤ {:.0} µs, commit + plan ≤ {:.0} µs, \
+        "main loop (thread context): follower change + plan ≤ {:.0} µs, commit + plan ≤ {:.0} µs, \
          plan alone ≤ {:.0} µs",
         us(r.max_change),
         us(r.max_commit),
