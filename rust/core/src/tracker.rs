@@ -867,8 +867,9 @@ fn nearest_multiple_u32(x: u32, p: u32) -> (u32, u32) {
 
 /// The signed value `±m` (`−m` when `neg`), saturated to the i64 range: `i64::MIN` from
 /// `m ≥ 2⁶³` when negative (exactly `i64::MIN` at 2⁶³), at most `i64::MAX` otherwise.
+/// `extern "C"` for the register return of 64-bit values on AVR (see [`sat_mul_u64`]).
 #[inline(never)]
-fn signed_sat(neg: bool, m: u64) -> i64 {
+extern "C" fn signed_sat(neg: bool, m: u64) -> i64 {
     if neg {
         if m >= 1 << 63 {
             i64::MIN
@@ -892,9 +893,9 @@ fn sat_mul_i64(a: i64, b: u32) -> i64 {
 /// in one saturation. With `m = mul_u_q32(|x|, g)`, `mul_i_q32` is `±m` saturated
 /// (`±i64::MAX` from `m > i64::MAX`), and four times that saturates to `i64::MIN`/`i64::MAX`
 /// exactly when `4m` (saturated in u64) reaches 2⁶³ (negative) or exceeds `i64::MAX`
-/// (positive): [`signed_sat`] of `4m`.
+/// (positive): [`signed_sat`] of `4m`. `extern "C"`: see [`signed_sat`].
 #[inline(never)]
-fn mul_i_q30(x: i64, g: u32) -> i64 {
+extern "C" fn mul_i_q30(x: i64, g: u32) -> i64 {
     signed_sat(x < 0, sat_mul_u64(mul_u_q32(x.unsigned_abs(), g), 4))
 }
 
