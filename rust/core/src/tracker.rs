@@ -558,9 +558,9 @@ impl BeatTracker {
     }
 
     /// `p` limited to the accepted period range (Q32.32). One out-of-line copy of the 64-bit
-    /// clamp for all its callers (flash on AVR).
+    /// clamp for all its callers, returning in registers (`extern "C"`, see [`signed_sat`]).
     #[inline(never)]
-    fn clamp_period(&self, p: u64) -> u64 {
+    extern "C" fn clamp_period(&self, p: u64) -> u64 {
         p.clamp(
             (self.min_period as u64) << 32,
             (self.max_period as u64) << 32,
