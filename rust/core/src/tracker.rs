@@ -356,9 +356,9 @@ impl BeatTracker {
             if interval >= self.min_period && interval <= self.max_period {
                 let iv = (interval as u64) << 32;
                 // A whole multiple is another dropped pulse, which `track` counts.
-                let k = (iv + self.period / 2) / self.period.max(1);
-                let multiple = k >= 2 && iv.abs_diff(k * self.period) <= self.period / 8;
-                if iv.abs_diff(self.period) > self.period / 8 && !multiple {
+                let k = (iv + shr(self.period, 1)) / self.period.max(1);
+                let multiple = k >= 2 && iv.abs_diff(k * self.period) <= shr(self.period, 3);
+                if iv.abs_diff(self.period) > shr(self.period, 3) && !multiple {
                     self.seed(t, iv);
                     return PulseVerdict::Seeded;
                 }
@@ -444,7 +444,8 @@ impl BeatTracker {
         let p = self.period as i64;
         let tf = FineTick::from_tick(t);
         let mut e = tf.diff(self.t1);
-        if e < -(p / 2) {
+        let half = div_pow2(p, 1);
+        if e < -half {
             self.ignored_total = self.ignored_total.wrapping_add(1);
             self.push_raw(t);
             if self.detect_tempo_change(t) {
@@ -453,15 +454,15 @@ impl BeatTracker {
             return PulseVerdict::Ignored;
         }
         let mut missed: u32 = 0;
-        if e > p / 2 {
-            let k = (e.saturating_add(p / 2) / p.max(1)).min(u8::MAX as i64) as u64;
+        if e > half {
+            let k = (e.saturating_add(half) / p.max(1)).min(u8::MAX as i64) as u64;
             // After an on-time pulse, lateness by whole periods is dropped pulses. After an
             // outlier it could be a slower tempo instead, so then the raw interval itself must
             // be close to a whole number of periods too.
             let interval = (ticks_between(self.last_pulse, t) as u64) << 32;
             // k ≤ 255, so k + 1 fits u32 (and the product commutes).
             let whole = sat_mul_u64(p as u64, (k + 1) as u32);
-            if self.abnormal == 0 || interval.abs_diff(whole) <= (p / 4) as u64 {
+            if self.abnormal == 0 || interval.abs_diff(whole) <= div_pow2(p, 2) as u64 {
                 missed = k as u32;
                 e = e.saturating_sub(sat_mul_i64(p, missed));
             }
@@ -479,7 +480,7 @@ impl BeatTracker {
         // systematic error is not mistaken for jitter), outliers capped so a glitch can't blow
         // it up but a genuinely noisier clock still raises it within ~16 pulses.
         let ae = (e - self.bias).unsigned_abs().min(sat_mul_u64(thr, 2));
-        self.jitter = self.jitter - self.jitter / 16 + ae / 16;
+        self.jitter = ema16(self.jitter, ae);
 
         // A clean missed pulse is on the grid; only a large residual makes the next pulse's
         // lateness ambiguous (tempo change rather than a drop).
@@ -549,7 +550,7 @@ impl BeatTracker {
         // A ramp shows up as a bias in the errors. Under jitter alone the 1/16 average of the
         // errors has a spread of about σ/4, so a bias beyond σ (plus a tick of rounding) is a
         // trend, not noise: halve the memory to widen the loop.
-        self.bias += e.saturating_sub(self.bias) / 16;
+        self.bias += div_pow2(e.saturating_sub(self.bias), 4);
         let limit = (self.jitter as i64).max(2 * Q32_ONE as i64);
         if self.bias.abs() > limit {
             self.memory = (self.memory / 2).max(MEMORY_SEED + 1);
@@ -569,7 +570,7 @@ impl BeatTracker {
 
     /// Outlier threshold in Q32.32 ticks: 4σ (σ as mean absolute error), at least P/16.
     fn threshold(&self) -> u64 {
-        sat_mul_u64(self.jitter, 4).max(self.period / 16)
+        sat_mul_u64(self.jitter, 4).max(shr(self.period, 4))
     }
 
     fn push_raw(&mut self, t: Tick) {
@@ -865,6 +866,27 @@ fn nearest_multiple_u32(x: u32, p: u32) -> (u32, u32) {
     }
 }
 
+/// `x − x/16 + s/16`: the jitter's 1/16 moving average (the same expression, through [`shr`]).
+#[inline(never)]
+extern "C" fn ema16(x: u64, s: u64) -> u64 {
+    x - shr(x, 4) + shr(s, 4)
+}
+
+/// `x >> n`, out of line with a run-time count: LLVM's AVR backend expands a 64-bit shift by a
+/// constant inline (about 50–100 bytes each), a variable one is a short loop, written once.
+/// `extern "C"` like the other 64-bit helpers (see [`signed_sat`]).
+#[inline(never)]
+extern "C" fn shr(x: u64, n: u8) -> u64 {
+    x >> n
+}
+
+/// `x / 2ⁿ` (rounded toward zero) for `n` ≥ 1: `±(|x| >> n)`, below 2⁶³ in magnitude (so
+/// `signed_sat` only negates), which is what signed division truncates to, `i64::MIN` included.
+#[inline(never)]
+extern "C" fn div_pow2(x: i64, n: u8) -> i64 {
+    signed_sat(x < 0, shr(x.unsigned_abs(), n))
+}
+
 /// The signed value `±m` (`−m` when `neg`), saturated to the i64 range: `i64::MIN` from
 /// `m ≥ 2⁶³` when negative (exactly `i64::MIN` at 2⁶³), at most `i64::MAX` otherwise.
 /// `extern "C"` for the register return of 64-bit values on AVR (see [`sat_mul_u64`]).
@@ -1097,6 +1119,61 @@ mod tests {
             let exact = ((4 * Q30_ONE) / (b.max(1) as u64)).clamp(3, 60_000) as u16;
             assert_eq!(memory_for_gain(b), exact, "{b}");
         }
+    }
+
+    /// Edge values and a pseudo-random spread of 64-bit values for the helper tests.
+    fn test_values() -> impl Iterator<Item = u64> {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let edges = [
+            0,
+            1,
+            2,
+            15,
+            16,
+            17,
+            1 << 31,
+            1 << 32,
+            (1 << 32) + 1,
+            41_667 << 32,
+        ];
+        let edges = edges.into_iter().flat_map(|v: u64| {
+            [
+                v,
+                v.wrapping_neg(),
+                v ^ (1 << 63),
+                !v,
+                (1 << 63) - v,
+                u64::MAX >> 1,
+            ]
+        });
+        edges.chain((0..20_000).map(move |_| {
+            // xorshift64*, with a random shift so small and large magnitudes both appear.
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            r >> (r & 63)
+        }))
+    }
+
+    #[test]
+    fn shift_helpers_match_the_divisions() {
+        for v in test_values() {
+            for n in 1..=8u8 {
+                assert_eq!(shr(v, n), v / (1 << n), "{v} {n}");
+                let i = v as i64;
+                assert_eq!(div_pow2(i, n), i / (1 << n), "{i} {n}");
+                assert_eq!(div_pow2(i.wrapping_neg(), n), i.wrapping_neg() / (1 << n));
+            }
+            for s in [0, 1, 15, 16, 1 << 36, v >> 1, v.rotate_left(17) >> 3] {
+                let x = v >> 1; // keeps the test's own sum from overflowing
+                assert_eq!(ema16(x, s), x - x / 16 + s / 16, "{x} {s}");
+            }
+        }
+        assert_eq!(div_pow2(i64::MIN, 1), i64::MIN / 2);
+        assert_eq!(div_pow2(i64::MIN, 4), i64::MIN / 16);
+        assert_eq!(div_pow2(-1, 4), 0);
+        assert_eq!(div_pow2(-17, 4), -1);
     }
 
     #[test]
