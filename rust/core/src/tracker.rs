@@ -357,8 +357,8 @@ impl BeatTracker {
                 let iv = (interval as u64) << 32;
                 // A whole multiple is another dropped pulse, which `track` counts.
                 let k = (iv + shr(self.period, 1)) / self.period.max(1);
-                let multiple = k >= 2 && iv.abs_diff(k * self.period) <= shr(self.period, 3);
-                if iv.abs_diff(self.period) > shr(self.period, 3) && !multiple {
+                let multiple = k >= 2 && abs_diff(iv, k * self.period) <= shr(self.period, 3);
+                if abs_diff(iv, self.period) > shr(self.period, 3) && !multiple {
                     self.seed(t, iv);
                     return PulseVerdict::Seeded;
                 }
@@ -462,13 +462,13 @@ impl BeatTracker {
             let interval = (ticks_between(self.last_pulse, t) as u64) << 32;
             // k ≤ 255, so k + 1 fits u32 (and the product commutes).
             let whole = sat_mul_u64(p as u64, (k + 1) as u32);
-            if self.abnormal == 0 || interval.abs_diff(whole) <= div_pow2(p, 2) as u64 {
+            if self.abnormal == 0 || abs_diff(interval, whole) <= div_pow2(p, 2) as u64 {
                 missed = k as u32;
                 e = e.saturating_sub(sat_mul_i64(p, missed));
             }
         }
         let thr = self.threshold();
-        let outlier = e.unsigned_abs() > thr;
+        let outlier = uabs(e) > thr;
         let ec = e.clamp(-(thr as i64), thr as i64);
 
         self.dll_step(ec, missed);
@@ -479,7 +479,7 @@ impl BeatTracker {
         // Jitter estimate: mean absolute deviation about the running bias (so a ramp's
         // systematic error is not mistaken for jitter), outliers capped so a glitch can't blow
         // it up but a genuinely noisier clock still raises it within ~16 pulses.
-        let ae = (e - self.bias).unsigned_abs().min(sat_mul_u64(thr, 2));
+        let ae = uabs(e - self.bias).min(sat_mul_u64(thr, 2));
         self.jitter = ema16(self.jitter, ae);
 
         // A clean missed pulse is on the grid; only a large residual makes the next pulse's
@@ -866,6 +866,19 @@ fn nearest_multiple_u32(x: u32, p: u32) -> (u32, u32) {
     }
 }
 
+/// `a.abs_diff(b)`, out of line (one copy of the long 64-bit compare-and-subtract on AVR;
+/// `extern "C"`: see [`signed_sat`]).
+#[inline(never)]
+extern "C" fn abs_diff(a: u64, b: u64) -> u64 {
+    a.abs_diff(b)
+}
+
+/// `x.unsigned_abs()`, out of line like [`abs_diff`].
+#[inline(never)]
+extern "C" fn uabs(x: i64) -> u64 {
+    x.unsigned_abs()
+}
+
 /// `x − x/16 + s/16`: the jitter's 1/16 moving average (the same expression, through [`shr`]).
 #[inline(never)]
 extern "C" fn ema16(x: u64, s: u64) -> u64 {
@@ -884,7 +897,7 @@ extern "C" fn shr(x: u64, n: u8) -> u64 {
 /// `signed_sat` only negates), which is what signed division truncates to, `i64::MIN` included.
 #[inline(never)]
 extern "C" fn div_pow2(x: i64, n: u8) -> i64 {
-    signed_sat(x < 0, shr(x.unsigned_abs(), n))
+    signed_sat(x < 0, shr(uabs(x), n))
 }
 
 /// The signed value `±m` (`−m` when `neg`), saturated to the i64 range: `i64::MIN` from
@@ -908,7 +921,7 @@ extern "C" fn signed_sat(neg: bool, m: u64) -> i64 {
 /// `a.saturating_mul(b as i64)` for a non-negative `b`, through [`sat_mul_u64`]: the product is
 /// `±|a|·b`, and `|a|·b` saturated at 2⁶⁴ − 1 saturates the same way through [`signed_sat`].
 fn sat_mul_i64(a: i64, b: u32) -> i64 {
-    signed_sat(a < 0, sat_mul_u64(a.unsigned_abs(), b))
+    signed_sat(a < 0, sat_mul_u64(uabs(a), b))
 }
 
 /// `x × g` for a signed Q32.32 `x` and a Q2.30 gain `g`: `mul_i_q32(x, g).saturating_mul(4)`
@@ -918,7 +931,7 @@ fn sat_mul_i64(a: i64, b: u32) -> i64 {
 /// (positive): [`signed_sat`] of `4m`. `extern "C"`: see [`signed_sat`].
 #[inline(never)]
 extern "C" fn mul_i_q30(x: i64, g: u32) -> i64 {
-    signed_sat(x < 0, sat_mul_u64(mul_u_q32(x.unsigned_abs(), g), 4))
+    signed_sat(x < 0, sat_mul_u64(mul_u_q32(uabs(x), g), 4))
 }
 
 #[cfg(test)]
