@@ -790,10 +790,14 @@ impl BeatTracker {
 
     /// Loop gains `(b, c)` in Q2.30: least squares (`4/n`, `6/(n(n+1))`) while they exceed the
     /// locked gains.
+    ///
+    /// `c` in u32 (shorter on AVR), with the same result as the u64 formula `⌊6·2³⁰/(n(n+1))⌋`
+    /// (kept in the tests): `n` is a u16, so `n(n+1)` < 2³², and it is even, so halving both
+    /// sides gives `⌊3·2³⁰ / (n(n+1)/2)⌋` with everything below 2³². `b` < 2³¹ as `n` ≥ 3.
     fn gains(&self) -> (u32, u32) {
-        let n = self.memory.max(MEMORY_SEED + 1) as u64;
-        let b = ((4 * Q30_ONE) / n).min(u32::MAX as u64) as u32;
-        let c = ((6 * Q30_ONE) / (n * (n + 1))) as u32;
+        let n = self.memory.max(MEMORY_SEED + 1) as u32;
+        let b = ((4 * Q30_ONE) / n as u64) as u32;
+        let c = (3 << 30) / (n * (n + 1) / 2);
         (b.max(self.b_lock), c.max(self.c_lock))
     }
 
@@ -1131,6 +1135,20 @@ mod tests {
         ]) {
             let exact = ((4 * Q30_ONE) / (b.max(1) as u64)).clamp(3, 60_000) as u16;
             assert_eq!(memory_for_gain(b), exact, "{b}");
+        }
+    }
+
+    #[test]
+    fn u32_gains_match_the_u64_formulas() {
+        let mut tr = tracker(Ppqn::P24);
+        tr.b_lock = 0;
+        tr.c_lock = 0;
+        for memory in 0..=u16::MAX {
+            tr.memory = memory;
+            let n = memory.max(MEMORY_SEED + 1) as u64;
+            let b = ((4 * Q30_ONE) / n).min(u32::MAX as u64) as u32;
+            let c = ((6 * Q30_ONE) / (n * (n + 1))) as u32;
+            assert_eq!(tr.gains(), (b, c), "{memory}");
         }
     }
 
