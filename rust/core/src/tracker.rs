@@ -609,10 +609,10 @@ impl BeatTracker {
             if self.multiple_run < needed {
                 return false;
             }
-            let n = self.multiple_run as u64;
+            let n = self.multiple_run as u32;
             let total = ticks_between(self.multiple_start.t, t) as u64;
             let start_pos = self.multiple_start.pos;
-            self.reseed_from(t, start_pos, n, (total << 32) / n);
+            self.reseed_from(t, start_pos, n, (total << 32) / n as u64);
             return true;
         }
         self.multiple_run = 0;
@@ -621,11 +621,11 @@ impl BeatTracker {
             return false;
         }
         let r1 = ticks_between(self.raw[2].t, self.raw[1].t);
-        let deviates = |x: u32| x.abs_diff(p) > tol_dev;
+        let deviates = |x: u32| differ(x, p, tol_dev);
         let (k1, off1) = nearest_multiple_u32(r1, p);
         let r1_multiple = k1 >= 2 && off1 <= tol_dev;
         let plausible = |x: u32| x <= self.max_period;
-        if r0.abs_diff(r1) > tol_agree
+        if differ(r0, r1, tol_agree)
             || !deviates(r0)
             || !deviates(r1)
             || r1_multiple
@@ -640,8 +640,8 @@ impl BeatTracker {
     }
 
     /// Re-seed at pulse `t`, which is `n` pulses after the raw pulse at position `start_pos`.
-    fn reseed_from(&mut self, t: Tick, start_pos: u32, n: u64, period: u64) {
-        self.pos0 = start_pos.wrapping_add(self.units.wrapping_mul(n as u32 - 1));
+    fn reseed_from(&mut self, t: Tick, start_pos: u32, n: u32, period: u64) {
+        self.pos0 = start_pos.wrapping_add(self.units.wrapping_mul(n - 1));
         self.seed(t, self.clamp_period(period));
         self.reseeds = self.reseeds.wrapping_add(1);
     }
@@ -868,6 +868,12 @@ fn nearest_multiple_u32(x: u32, p: u32) -> (u32, u32) {
     } else {
         (q, r)
     }
+}
+
+/// `a.abs_diff(b) > tol`, out of line (a long inline sequence on AVR).
+#[inline(never)]
+fn differ(a: u32, b: u32, tol: u32) -> bool {
+    a.abs_diff(b) > tol
 }
 
 /// `a.abs_diff(b)`, out of line (one copy of the long 64-bit compare-and-subtract on AVR;
