@@ -185,9 +185,10 @@ pub struct BeatTracker {
 impl BeatTracker {
     /// A tracker waiting for its first pulse. The first pulse gets position 0 (beat 0).
     pub fn new(cfg: TrackerConfig) -> Self {
+        let units = cfg.ppqn.units();
         let mut t = BeatTracker {
             cfg,
-            units: cfg.ppqn.units(),
+            units,
             omega_lock: 0,
             timeout: 0,
             b_lock: 0,
@@ -201,7 +202,8 @@ impl BeatTracker {
             period: 0,
             t0: FineTick::default(),
             t1: FineTick::default(),
-            pos0: 0,
+            // `apply_config` keeps `units`.
+            pos0: 0u32.wrapping_sub(units),
             memory: MEMORY_SEED,
             jitter: 0,
             inliers: 0,
@@ -219,7 +221,6 @@ impl BeatTracker {
             reseeds: 0,
         };
         t.apply_config();
-        t.pos0 = 0u32.wrapping_sub(t.units);
         t
     }
 
