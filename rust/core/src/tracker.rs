@@ -185,9 +185,10 @@ pub struct BeatTracker {
 impl BeatTracker {
     /// A tracker waiting for its first pulse. The first pulse gets position 0 (beat 0).
     pub fn new(cfg: TrackerConfig) -> Self {
+        let units = cfg.ppqn.units();
         let mut t = BeatTracker {
             cfg,
-            units: cfg.ppqn.units(),
+            units,
             omega_lock: 0,
             timeout: 0,
             b_lock: 0,
@@ -201,7 +202,8 @@ impl BeatTracker {
             period: 0,
             t0: FineTick::default(),
             t1: FineTick::default(),
-            pos0: 0,
+            // `apply_config` keeps `units`.
+            pos0: 0u32.wrapping_sub(units),
             memory: MEMORY_SEED,
             jitter: 0,
             inliers: 0,
@@ -219,7 +221,6 @@ impl BeatTracker {
             reseeds: 0,
         };
         t.apply_config();
-        t.pos0 = 0u32.wrapping_sub(t.units);
         t
     }
 
@@ -356,9 +357,9 @@ impl BeatTracker {
             if interval >= self.min_period && interval <= self.max_period {
                 let iv = (interval as u64) << 32;
                 // A whole multiple is another dropped pulse, which `track` counts.
-                let k = (iv + self.period / 2) / self.period.max(1);
-                let multiple = k >= 2 && iv.abs_diff(k * self.period) <= self.period / 8;
-                if iv.abs_diff(self.period) > self.period / 8 && !multiple {
+                let k = (iv + shr(self.period, 1)) / self.period.max(1);
+                let multiple = k >= 2 && abs_diff(iv, k * self.period) <= shr(self.period, 3);
+                if abs_diff(iv, self.period) > shr(self.period, 3) && !multiple {
                     self.seed(t, iv);
                     return PulseVerdict::Seeded;
                 }
@@ -444,7 +445,8 @@ impl BeatTracker {
         let p = self.period as i64;
         let tf = FineTick::from_tick(t);
         let mut e = tf.diff(self.t1);
-        if e < -(p / 2) {
+        let half = div_pow2(p, 1);
+        if e < -half {
             self.ignored_total = self.ignored_total.wrapping_add(1);
             self.push_raw(t);
             if self.detect_tempo_change(t) {
@@ -453,21 +455,21 @@ impl BeatTracker {
             return PulseVerdict::Ignored;
         }
         let mut missed: u32 = 0;
-        if e > p / 2 {
-            let k = (e.saturating_add(p / 2) / p.max(1)).min(u8::MAX as i64) as u64;
+        if e > half {
+            let k = (e.saturating_add(half) / p.max(1)).min(u8::MAX as i64) as u64;
             // After an on-time pulse, lateness by whole periods is dropped pulses. After an
             // outlier it could be a slower tempo instead, so then the raw interval itself must
             // be close to a whole number of periods too.
             let interval = (ticks_between(self.last_pulse, t) as u64) << 32;
             // k ≤ 255, so k + 1 fits u32 (and the product commutes).
             let whole = sat_mul_u64(p as u64, (k + 1) as u32);
-            if self.abnormal == 0 || interval.abs_diff(whole) <= (p / 4) as u64 {
+            if self.abnormal == 0 || abs_diff(interval, whole) <= div_pow2(p, 2) as u64 {
                 missed = k as u32;
                 e = e.saturating_sub(sat_mul_i64(p, missed));
             }
         }
         let thr = self.threshold();
-        let outlier = e.unsigned_abs() > thr;
+        let outlier = uabs(e) > thr;
         let ec = e.clamp(-(thr as i64), thr as i64);
 
         self.dll_step(ec, missed);
@@ -478,8 +480,8 @@ impl BeatTracker {
         // Jitter estimate: mean absolute deviation about the running bias (so a ramp's
         // systematic error is not mistaken for jitter), outliers capped so a glitch can't blow
         // it up but a genuinely noisier clock still raises it within ~16 pulses.
-        let ae = (e - self.bias).unsigned_abs().min(sat_mul_u64(thr, 2));
-        self.jitter = self.jitter - self.jitter / 16 + ae / 16;
+        let ae = uabs(e - self.bias).min(sat_mul_u64(thr, 2));
+        self.jitter = ema16(self.jitter, ae);
 
         // A clean missed pulse is on the grid; only a large residual makes the next pulse's
         // lateness ambiguous (tempo change rather than a drop).
@@ -549,7 +551,7 @@ impl BeatTracker {
         // A ramp shows up as a bias in the errors. Under jitter alone the 1/16 average of the
         // errors has a spread of about σ/4, so a bias beyond σ (plus a tick of rounding) is a
         // trend, not noise: halve the memory to widen the loop.
-        self.bias += e.saturating_sub(self.bias) / 16;
+        self.bias += div_pow2(e.saturating_sub(self.bias), 4);
         let limit = (self.jitter as i64).max(2 * Q32_ONE as i64);
         if self.bias.abs() > limit {
             self.memory = (self.memory / 2).max(MEMORY_SEED + 1);
@@ -558,9 +560,9 @@ impl BeatTracker {
     }
 
     /// `p` limited to the accepted period range (Q32.32). One out-of-line copy of the 64-bit
-    /// clamp for all its callers (flash on AVR).
+    /// clamp for all its callers, returning in registers (`extern "C"`, see [`signed_sat`]).
     #[inline(never)]
-    fn clamp_period(&self, p: u64) -> u64 {
+    extern "C" fn clamp_period(&self, p: u64) -> u64 {
         p.clamp(
             (self.min_period as u64) << 32,
             (self.max_period as u64) << 32,
@@ -569,7 +571,7 @@ impl BeatTracker {
 
     /// Outlier threshold in Q32.32 ticks: 4σ (σ as mean absolute error), at least P/16.
     fn threshold(&self) -> u64 {
-        sat_mul_u64(self.jitter, 4).max(self.period / 16)
+        sat_mul_u64(self.jitter, 4).max(shr(self.period, 4))
     }
 
     fn push_raw(&mut self, t: Tick) {
@@ -608,10 +610,10 @@ impl BeatTracker {
             if self.multiple_run < needed {
                 return false;
             }
-            let n = self.multiple_run as u64;
+            let n = self.multiple_run as u32;
             let total = ticks_between(self.multiple_start.t, t) as u64;
             let start_pos = self.multiple_start.pos;
-            self.reseed_from(t, start_pos, n, (total << 32) / n);
+            self.reseed_from(t, start_pos, n, (total << 32) / n as u64);
             return true;
         }
         self.multiple_run = 0;
@@ -620,11 +622,11 @@ impl BeatTracker {
             return false;
         }
         let r1 = ticks_between(self.raw[2].t, self.raw[1].t);
-        let deviates = |x: u32| x.abs_diff(p) > tol_dev;
+        let deviates = |x: u32| differ(x, p, tol_dev);
         let (k1, off1) = nearest_multiple_u32(r1, p);
         let r1_multiple = k1 >= 2 && off1 <= tol_dev;
         let plausible = |x: u32| x <= self.max_period;
-        if r0.abs_diff(r1) > tol_agree
+        if differ(r0, r1, tol_agree)
             || !deviates(r0)
             || !deviates(r1)
             || r1_multiple
@@ -639,8 +641,8 @@ impl BeatTracker {
     }
 
     /// Re-seed at pulse `t`, which is `n` pulses after the raw pulse at position `start_pos`.
-    fn reseed_from(&mut self, t: Tick, start_pos: u32, n: u64, period: u64) {
-        self.pos0 = start_pos.wrapping_add(self.units.wrapping_mul(n as u32 - 1));
+    fn reseed_from(&mut self, t: Tick, start_pos: u32, n: u32, period: u64) {
+        self.pos0 = start_pos.wrapping_add(self.units.wrapping_mul(n - 1));
         self.seed(t, self.clamp_period(period));
         self.reseeds = self.reseeds.wrapping_add(1);
     }
@@ -789,10 +791,14 @@ impl BeatTracker {
 
     /// Loop gains `(b, c)` in Q2.30: least squares (`4/n`, `6/(n(n+1))`) while they exceed the
     /// locked gains.
+    ///
+    /// `c` in u32 (shorter on AVR), with the same result as the u64 formula `⌊6·2³⁰/(n(n+1))⌋`
+    /// (kept in the tests): `n` is a u16, so `n(n+1)` < 2³², and it is even, so halving both
+    /// sides gives `⌊3·2³⁰ / (n(n+1)/2)⌋` with everything below 2³². `b` < 2³¹ as `n` ≥ 3.
     fn gains(&self) -> (u32, u32) {
-        let n = self.memory.max(MEMORY_SEED + 1) as u64;
-        let b = ((4 * Q30_ONE) / n).min(u32::MAX as u64) as u32;
-        let c = ((6 * Q30_ONE) / (n * (n + 1))) as u32;
+        let n = self.memory.max(MEMORY_SEED + 1) as u32;
+        let b = ((4 * Q30_ONE) / n as u64) as u32;
+        let c = (3 << 30) / (n * (n + 1) / 2);
         (b.max(self.b_lock), c.max(self.c_lock))
     }
 
@@ -865,10 +871,51 @@ fn nearest_multiple_u32(x: u32, p: u32) -> (u32, u32) {
     }
 }
 
+/// `a.abs_diff(b) > tol`, out of line (a long inline sequence on AVR).
+#[inline(never)]
+fn differ(a: u32, b: u32, tol: u32) -> bool {
+    a.abs_diff(b) > tol
+}
+
+/// `a.abs_diff(b)`, out of line (one copy of the long 64-bit compare-and-subtract on AVR;
+/// `extern "C"`: see [`signed_sat`]).
+#[inline(never)]
+extern "C" fn abs_diff(a: u64, b: u64) -> u64 {
+    a.abs_diff(b)
+}
+
+/// `x.unsigned_abs()`, out of line like [`abs_diff`].
+#[inline(never)]
+extern "C" fn uabs(x: i64) -> u64 {
+    x.unsigned_abs()
+}
+
+/// `x − x/16 + s/16`: the jitter's 1/16 moving average (the same expression, through [`shr`]).
+#[inline(never)]
+extern "C" fn ema16(x: u64, s: u64) -> u64 {
+    x - shr(x, 4) + shr(s, 4)
+}
+
+/// `x >> n`, out of line with a run-time count: LLVM's AVR backend expands a 64-bit shift by a
+/// constant inline (about 50–100 bytes each), a variable one is a short loop, written once.
+/// `extern "C"` like the other 64-bit helpers (see [`signed_sat`]).
+#[inline(never)]
+extern "C" fn shr(x: u64, n: u8) -> u64 {
+    x >> n
+}
+
+/// `x / 2ⁿ` (rounded toward zero) for `n` ≥ 1: `±(|x| >> n)`, below 2⁶³ in magnitude (so
+/// `signed_sat` only negates), which is what signed division truncates to, `i64::MIN` included.
+#[inline(never)]
+extern "C" fn div_pow2(x: i64, n: u8) -> i64 {
+    signed_sat(x < 0, shr(uabs(x), n))
+}
+
 /// The signed value `±m` (`−m` when `neg`), saturated to the i64 range: `i64::MIN` from
 /// `m ≥ 2⁶³` when negative (exactly `i64::MIN` at 2⁶³), at most `i64::MAX` otherwise.
+/// `extern "C"` for the register return of 64-bit values on AVR (see [`sat_mul_u64`]).
 #[inline(never)]
-fn signed_sat(neg: bool, m: u64) -> i64 {
+extern "C" fn signed_sat(neg: bool, m: u64) -> i64 {
     if neg {
         if m >= 1 << 63 {
             i64::MIN
@@ -885,17 +932,17 @@ fn signed_sat(neg: bool, m: u64) -> i64 {
 /// `a.saturating_mul(b as i64)` for a non-negative `b`, through [`sat_mul_u64`]: the product is
 /// `±|a|·b`, and `|a|·b` saturated at 2⁶⁴ − 1 saturates the same way through [`signed_sat`].
 fn sat_mul_i64(a: i64, b: u32) -> i64 {
-    signed_sat(a < 0, sat_mul_u64(a.unsigned_abs(), b))
+    signed_sat(a < 0, sat_mul_u64(uabs(a), b))
 }
 
 /// `x × g` for a signed Q32.32 `x` and a Q2.30 gain `g`: `mul_i_q32(x, g).saturating_mul(4)`
 /// in one saturation. With `m = mul_u_q32(|x|, g)`, `mul_i_q32` is `±m` saturated
 /// (`±i64::MAX` from `m > i64::MAX`), and four times that saturates to `i64::MIN`/`i64::MAX`
 /// exactly when `4m` (saturated in u64) reaches 2⁶³ (negative) or exceeds `i64::MAX`
-/// (positive): [`signed_sat`] of `4m`.
+/// (positive): [`signed_sat`] of `4m`. `extern "C"`: see [`signed_sat`].
 #[inline(never)]
-fn mul_i_q30(x: i64, g: u32) -> i64 {
-    signed_sat(x < 0, sat_mul_u64(mul_u_q32(x.unsigned_abs(), g), 4))
+extern "C" fn mul_i_q30(x: i64, g: u32) -> i64 {
+    signed_sat(x < 0, sat_mul_u64(mul_u_q32(uabs(x), g), 4))
 }
 
 #[cfg(test)]
@@ -1096,6 +1143,75 @@ mod tests {
             let exact = ((4 * Q30_ONE) / (b.max(1) as u64)).clamp(3, 60_000) as u16;
             assert_eq!(memory_for_gain(b), exact, "{b}");
         }
+    }
+
+    #[test]
+    fn u32_gains_match_the_u64_formulas() {
+        let mut tr = tracker(Ppqn::P24);
+        tr.b_lock = 0;
+        tr.c_lock = 0;
+        for memory in 0..=u16::MAX {
+            tr.memory = memory;
+            let n = memory.max(MEMORY_SEED + 1) as u64;
+            let b = ((4 * Q30_ONE) / n).min(u32::MAX as u64) as u32;
+            let c = ((6 * Q30_ONE) / (n * (n + 1))) as u32;
+            assert_eq!(tr.gains(), (b, c), "{memory}");
+        }
+    }
+
+    /// Edge values and a pseudo-random spread of 64-bit values for the helper tests.
+    fn test_values() -> impl Iterator<Item = u64> {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let edges = [
+            0,
+            1,
+            2,
+            15,
+            16,
+            17,
+            1 << 31,
+            1 << 32,
+            (1 << 32) + 1,
+            41_667 << 32,
+        ];
+        let edges = edges.into_iter().flat_map(|v: u64| {
+            [
+                v,
+                v.wrapping_neg(),
+                v ^ (1 << 63),
+                !v,
+                (1 << 63) - v,
+                u64::MAX >> 1,
+            ]
+        });
+        edges.chain((0..20_000).map(move |_| {
+            // xorshift64*, with a random shift so small and large magnitudes both appear.
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            r >> (r & 63)
+        }))
+    }
+
+    #[test]
+    fn shift_helpers_match_the_divisions() {
+        for v in test_values() {
+            for n in 1..=8u8 {
+                assert_eq!(shr(v, n), v / (1 << n), "{v} {n}");
+                let i = v as i64;
+                assert_eq!(div_pow2(i, n), i / (1 << n), "{i} {n}");
+                assert_eq!(div_pow2(i.wrapping_neg(), n), i.wrapping_neg() / (1 << n));
+            }
+            for s in [0, 1, 15, 16, 1 << 36, v >> 1, v.rotate_left(17) >> 3] {
+                let x = v >> 1; // keeps the test's own sum from overflowing
+                assert_eq!(ema16(x, s), x - x / 16 + s / 16, "{x} {s}");
+            }
+        }
+        assert_eq!(div_pow2(i64::MIN, 1), i64::MIN / 2);
+        assert_eq!(div_pow2(i64::MIN, 4), i64::MIN / 16);
+        assert_eq!(div_pow2(-1, 4), 0);
+        assert_eq!(div_pow2(-17, 4), -1);
     }
 
     #[test]
