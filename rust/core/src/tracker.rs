@@ -470,7 +470,10 @@ impl BeatTracker {
         }
         let thr = self.threshold();
         let outlier = uabs(e) > thr;
-        let ec = e.clamp(-(thr as i64), thr as i64);
+        // Bounds limited to i64 (a saturated 4σ is u64::MAX; `as i64` would make it −1 and the
+        // bounds cross, which makes `clamp` panic). Below 2⁶³ this is the plain clamp.
+        let bound = thr.min(i64::MAX as u64) as i64;
+        let ec = e.clamp(-bound, bound);
 
         self.dll_step(ec, missed);
         self.pos0 = self.pos0.wrapping_add(self.units.wrapping_mul(1 + missed));
@@ -977,6 +980,21 @@ mod tests {
         feed(&mut tr, 1000 + 2 * 41_667, 41_667, 60);
         assert_eq!(tr.state(), LockState::Locked);
         assert_eq!(tr.last_pulse_pos(), 61 * 4);
+    }
+
+    #[test]
+    fn a_huge_jitter_estimate_clamps_instead_of_panicking() {
+        // A threshold of 2⁶³ or more (4σ saturates when the jitter estimate reaches 2⁶¹, which
+        // sustained half-period errors at the slowest tempo and highest tick rate come close
+        // to) used to make the clamp bounds cross, and `clamp` panics then.
+        let mut tr = tracker(Ppqn::P1);
+        let p = 1_000_000;
+        let t = feed(&mut tr, 0, p, 8);
+        tr.jitter = u64::MAX / 2;
+        assert_eq!(tr.threshold(), u64::MAX);
+        let v = tr.on_pulse(t + p / 3);
+        assert!(matches!(v, PulseVerdict::Tracked { .. }), "{v:?}");
+        assert!(tr.has_tempo());
     }
 
     #[test]
