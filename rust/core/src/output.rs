@@ -9,7 +9,7 @@
 
 use crate::ppqn::{Ppqn, UNITS_PER_BEAT};
 use crate::time::{is_due, signed_diff, ticks_between, Tick, TickRate};
-use crate::timeline::{pos_diff, TickQ8, Timeline};
+use crate::timeline::{pos_diff, time_q8, Timeline, NO_TIME};
 
 /// Age after which the last pulse no longer constrains spacing or gates (a quarter of the tick
 /// range: about 87 s at Rack's rate, 9 min on the chip).
@@ -140,12 +140,14 @@ impl ClockOutput {
 
     /// Recompute the due time from the timeline. Call after the timeline changes.
     pub fn refresh(&mut self, tl: &Timeline) {
-        let Some(t) = self.catch_up_time(tl) else {
+        let t = self.catch_up_time(tl);
+        if t == NO_TIME {
             self.due = None;
             return;
-        };
+        }
         // The offset is whole ticks: ⌈t + offset⌉ = ⌈t⌉ + offset.
-        let mut due = t.ceil().wrapping_add(self.offset as u32);
+        let ceil = ((t >> 8) as u32).wrapping_add((t as u8 != 0) as u32);
+        let mut due = ceil.wrapping_add(self.offset as u32);
         let period = self.period_ticks(tl);
         if self.fired {
             let spacing = if self.realigned {
@@ -177,22 +179,28 @@ impl ClockOutput {
     /// 2³⁰ ticks at Rack's rate). Only a lag of more than [`CATCH_UP_UNITS`] that is also more
     /// than [`FAR_BEHIND`] ticks (a pathological jump) rejoins the grid instead, skipping the
     /// missing positions.
-    fn catch_up_time(&mut self, tl: &Timeline) -> Option<TickQ8> {
+    ///
+    /// The time is a Q8 time from [`time_q8`] ([`NO_TIME`] for none): smaller AVR code than an
+    /// `Option<TickQ8>`.
+    fn catch_up_time(&mut self, tl: &Timeline) -> u64 {
         if !tl.valid {
-            return None;
+            return NO_TIME;
         }
-        let long_ago = TickQ8::from_tick(tl.anchor.tick.wrapping_sub(FAR_BEHIND as u32));
         let lag = pos_diff(tl.anchor_pos, self.next_pos);
-        match tl.time_of(self.next_pos) {
-            Some(t) if lag <= 0 || signed_diff(t.tick, tl.anchor.tick) >= -FAR_BEHIND => Some(t),
-            _ if lag > 0 && lag as u32 <= CATCH_UP_UNITS => Some(long_ago),
-            _ if lag > 0 => {
-                self.align_to(tl.anchor_pos);
-                self.realigned = false;
-                tl.time_of(self.next_pos)
-            }
-            t => t,
+        let t = time_q8(tl, self.next_pos);
+        if lag <= 0 {
+            return t;
         }
+        if t != NO_TIME && signed_diff((t >> 8) as u32, tl.anchor.tick) >= -FAR_BEHIND {
+            return t;
+        }
+        if lag as u32 <= CATCH_UP_UNITS {
+            // Long ago: the anchor's tick minus FAR_BEHIND, as a Q8 time.
+            return (tl.anchor.tick.wrapping_sub(FAR_BEHIND as u32) as u64) << 8;
+        }
+        self.align_to(tl.anchor_pos);
+        self.realigned = false;
+        time_q8(tl, self.next_pos)
     }
 
     /// Fire if due at `now`; returns true when a pulse starts. At most one pulse per call.
@@ -278,6 +286,7 @@ impl ClockOutput {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
     use crate::timeline::TickQ8;
 
@@ -395,5 +404,90 @@ mod tests {
         let (_, n) = run(&mut o, &tl, 100_000);
         assert_eq!(n, 3, "positions 0, 24, 48 only");
         assert!(tl.time_of(72).is_none());
+    }
+
+    /// The catch-up rule as it was written with `Option<TickQ8>` (before [`time_q8`]).
+    fn catch_up_reference(o: &mut ClockOutput, tl: &Timeline) -> Option<TickQ8> {
+        if !tl.valid {
+            return None;
+        }
+        let long_ago = TickQ8::from_tick(tl.anchor.tick.wrapping_sub(FAR_BEHIND as u32));
+        let lag = pos_diff(tl.anchor_pos, o.next_pos);
+        match tl.time_of(o.next_pos) {
+            Some(t) if lag <= 0 || signed_diff(t.tick, tl.anchor.tick) >= -FAR_BEHIND => Some(t),
+            _ if lag > 0 && lag as u32 <= CATCH_UP_UNITS => Some(long_ago),
+            _ if lag > 0 => {
+                o.align_to(tl.anchor_pos);
+                o.realigned = false;
+                tl.time_of(o.next_pos)
+            }
+            t => t,
+        }
+    }
+
+    #[test]
+    fn catch_up_time_is_the_option_form() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let edges = [
+            0u32,
+            1,
+            2,
+            255,
+            256,
+            383,
+            384,
+            385,
+            1 << 28,
+            1 << 31,
+            u32::MAX,
+        ];
+        for i in 0..200_000u32 {
+            let r = next();
+            let pick = |k: u64| -> u32 {
+                if (r >> k) & 3 == 0 {
+                    edges[(r >> (k + 2)) as usize % edges.len()]
+                } else {
+                    (r >> (k + 8)) as u32 >> ((r >> (k + 4)) & 31)
+                }
+            };
+            let mut tl = Timeline {
+                anchor: TickQ8 {
+                    tick: pick(0),
+                    frac: (r >> 40) as u8,
+                },
+                anchor_pos: pick(8),
+                slope: pick(16),
+                horizon: pick(24),
+                valid: i % 17 != 0,
+            };
+            if i % 3 == 0 {
+                tl.horizon = tl.anchor_pos.wrapping_add(pick(32) % 200);
+            }
+            let mut o = ClockOutput::new(
+                OutputConfig::new([Ppqn::P1, Ppqn::P4, Ppqn::P24][i as usize % 3]),
+                TickRate::new(1_000_000),
+            );
+            let back = next() as u32 >> (next() & 31);
+            o.next_pos = if i % 2 == 0 {
+                tl.anchor_pos.wrapping_sub(back)
+            } else {
+                tl.anchor_pos.wrapping_add(back)
+            };
+            let mut p = o;
+            let want = catch_up_reference(&mut o, &tl);
+            let got = p.catch_up_time(&tl);
+            let got = (got != NO_TIME).then_some(TickQ8 {
+                tick: (got >> 8) as u32,
+                frac: got as u8,
+            });
+            assert_eq!(got, want, "{tl:?} {o:?}");
+            assert_eq!(std::format!("{p:?}"), std::format!("{o:?}"));
+        }
     }
 }
