@@ -10,6 +10,7 @@
 use crate::ppqn::{Ppqn, UNITS_PER_BEAT};
 use crate::time::{is_due, signed_diff, ticks_between, Tick, TickRate};
 use crate::timeline::{pos_diff, time_q8, Timeline, NO_TIME};
+use core::num::NonZeroU32;
 
 /// Age after which the last pulse no longer constrains spacing or gates (a quarter of the tick
 /// range: about 87 s at Rack's rate, 9 min on the chip).
@@ -21,6 +22,11 @@ const FAR_BEHIND: i32 = 1 << 28;
 /// The largest lag (four beats) an output always catches up on, however long it is in ticks:
 /// more than the tracker ever counts on a resume (three pulses at 1 PPQN).
 const CATCH_UP_UNITS: u32 = 4 * UNITS_PER_BEAT;
+
+/// A PPQN's units per pulse (at least 1: every PPQN divides [`UNITS_PER_BEAT`]).
+fn units_of(ppqn: Ppqn) -> NonZeroU32 {
+    NonZeroU32::new(ppqn.units()).unwrap_or(NonZeroU32::MIN)
+}
 
 /// Settings of one output, in microseconds so they survive tick-rate changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +57,8 @@ impl OutputConfig {
 #[derive(Clone, Copy, Debug)]
 pub struct ClockOutput {
     cfg: OutputConfig,
-    units: u32,
+    /// Position units per pulse; non-zero, so `align_to`'s remainder needs no zero check.
+    units: NonZeroU32,
     /// The latency offset in whole ticks.
     offset: i32,
     width: u32,
@@ -72,7 +79,7 @@ impl ClockOutput {
     pub fn new(cfg: OutputConfig, rate: TickRate) -> Self {
         let mut o = ClockOutput {
             cfg,
-            units: cfg.ppqn.units(),
+            units: units_of(cfg.ppqn),
             offset: 0,
             width: 0,
             min_spacing: 0,
@@ -100,7 +107,7 @@ impl ClockOutput {
     pub fn set_config(&mut self, cfg: OutputConfig, rate: TickRate) {
         let ppqn_changed = cfg.ppqn != self.cfg.ppqn;
         self.cfg = cfg;
-        self.units = cfg.ppqn.units();
+        self.units = units_of(cfg.ppqn);
         self.set_rate(rate);
         if ppqn_changed {
             let p = self.next_pos;
@@ -120,7 +127,7 @@ impl ClockOutput {
         self.next_pos = if r == 0 {
             pos
         } else {
-            pos.wrapping_add(self.units - r)
+            pos.wrapping_add(self.units.get() - r)
         };
         self.due = None;
     }
@@ -219,7 +226,7 @@ impl ClockOutput {
     /// pulse: below 2²⁴ · 96 < 2³¹). One out-of-line copy for `refresh` and `fire` (AVR flash).
     #[inline(never)]
     fn period_ticks(&self, tl: &Timeline) -> u32 {
-        (tl.slope >> 8).wrapping_mul(self.units)
+        (tl.slope >> 8).wrapping_mul(self.units.get())
     }
 
     fn fire(&mut self, now: Tick, tl: &Timeline) {
@@ -236,7 +243,7 @@ impl ClockOutput {
         self.fired = true;
         self.realigned = false;
         self.gate_until = now.wrapping_add(width.max(1));
-        self.next_pos = self.next_pos.wrapping_add(self.units);
+        self.next_pos = self.next_pos.wrapping_add(self.units.get());
         self.count = self.count.wrapping_add(1);
         self.refresh(tl);
     }
