@@ -1,44 +1,43 @@
-//! The main loop: owns the [`MidiClockFollower`] and the MIDI thru buffer, and schedules the
-//! clock.
+//! The main loop: owns the [`ExternalClock`] and the MIDI thru buffer, and schedules the clock.
 //!
-//! All musical decisions are the follower's (tactus-core's tracker, clock output and transport,
-//! the same code as the Rack module's engine). This loop only moves data between it and the
-//! hardware:
+//! All musical decisions are the clock's (tactus-core's tracker, clock output and transport,
+//! the same code the Rack module's engine composes). This loop only moves data between it and
+//! the hardware:
 //!
 //! 1. **Pulses** come from the capture handler as 32-bit timestamps and go to
-//!    [`MidiClockFollower::on_pulse`] here, in thread context: the per-pulse work (64-bit
-//!    fixed point) takes far too long for an interrupt (see `make bench`).
+//!    [`ExternalClock::on_pulse`] here, in thread context: the per-pulse work (64-bit fixed
+//!    point) takes far too long for an interrupt (see `make bench`).
 //! 2. **Clock bytes** are written by the compare handler at their exact tick. After every change
-//!    the loop *plans* the next one: it asks [`MidiClockFollower::next_due`], runs a copy of the
-//!    follower to that time ([`MidiClockFollower::poll`] on a copy) to learn exactly what it will
-//!    emit there, sends any message that must precede the clock (a Start that lands on this
-//!    beat) and arms the handler. Once the byte is out, it *commits*: the same `poll` on the real
-//!    follower.
-//!    Between planning and committing the follower is not touched when the armed time is near
+//!    the loop *plans* the next one: it asks [`ExternalClock::next_due`], looks ahead with
+//!    [`ExternalClock::peek`] to learn exactly what a poll will emit there, sends any message that
+//!    must precede the clock (a Start that lands on this beat) and arms the handler. Once the
+//!    byte is out, it *commits*: [`ExternalClock::poll`] at that time.
+//!    Between planning and committing the clock is not touched when the armed time is near
 //!    (closer than [`GUARD`]); a pulse that arrives then waits until just after the clock. So the
-//!    follower sees exactly the byte stream that went out, and the clock is never late because
-//!    the loop was busy.
+//!    clock sees exactly the byte stream that went out, and it is never late because the loop
+//!    was busy.
 //! 3. **Other bytes** (Stop, MIDI thru) go out from here, only when the line will be idle again
 //!    before the next armed clock; thru bytes never delay a clock.
 
-use tactus_core::midi::{status, MidiThru};
+use heapless::Deque;
+use tactus_core::midi::MidiThru;
 use tactus_core::ppqn::UNITS_PER_BEAT;
 use tactus_core::time::{is_due, signed_diff};
 use tactus_core::tracker::LockState;
-use tactus_core::{FollowerEvents, MidiClockFollower, Ppqn, TickRate};
+use tactus_core::{ClockEvents, ClockMessage, ExternalClock, Ppqn, TickRate};
 
 use crate::hw::{self, Shared, ARM_ARMED, ARM_FIRED, ARM_IDLE, FRAME, FW_STATS, LEAD, TICK_HZ};
 
 /// Bytes of MIDI thru buffer (whole messages; longer SysEx is dropped whole).
 pub const THRU_BYTES: usize = 32;
-/// No follower change (pulse, button, PPQN, loss poll) starts this close to an armed clock (3 ms):
+/// No clock change (pulse, button, PPQN, loss poll) starts this close to an armed clock (3 ms):
 /// the longest change plus re-planning must finish before the compare fires (the simulator
 /// measures about 1.5 ms at most; `make bench-firmware` prints it, and the tests fail if a
 /// change ever overlaps an armed clock).
 const GUARD: u32 = 6_000;
 /// A byte goes out only if the line is idle again this long before the armed clock.
 const TX_MARGIN: u32 = 24;
-/// Loss detection: poll the follower this often when nothing else happens.
+/// Loss detection: poll the clock this often when nothing else happens.
 const POLL_MS: u8 = 4;
 /// Button: pressed after this many 1 ms samples low in a row, released after `DEBOUNCE_MS` high.
 const PRESS_MS: u8 = 2;
@@ -49,43 +48,6 @@ const LED_BEAT_MS: u8 = 50;
 const LED_READY_MS: u8 = 5;
 /// LED blink period bit while waiting for a clock (2^20 ticks ≈ 0.52 s on, 0.52 s off).
 const LED_WAIT_BIT: u32 = 1 << 20;
-
-/// A small FIFO of bytes.
-struct Bytes<const N: usize> {
-    buf: [u8; N],
-    head: u8,
-    len: u8,
-}
-
-impl<const N: usize> Bytes<N> {
-    const fn new() -> Self {
-        Bytes {
-            buf: [0; N],
-            head: 0,
-            len: 0,
-        }
-    }
-    /// `N` as a byte: positions in 8-bit arithmetic (AVR flash); head + len < 2N fits.
-    const N8: u8 = {
-        assert!(N <= 127);
-        N as u8
-    };
-    fn push(&mut self, b: u8) {
-        if self.len < Self::N8 {
-            self.buf[((self.head + self.len) % Self::N8) as usize] = b;
-            self.len += 1;
-        }
-    }
-    fn pop(&mut self) -> Option<u8> {
-        if self.len == 0 {
-            return None;
-        }
-        let b = self.buf[(self.head % Self::N8) as usize];
-        self.head = (self.head + 1) % Self::N8;
-        self.len -= 1;
-        Some(b)
-    }
-}
 
 /// Input PPQN from PB1/PB2 (to ground, pulled up): open = 1, PB1 = 2, PB2 = 4, both = 24.
 fn ppqn_from_pins(pinb: u8) -> Ppqn {
@@ -99,40 +61,6 @@ fn ppqn_from_pins(pinb: u8) -> Ppqn {
     } else {
         Ppqn::P1
     }
-}
-
-/// One out-of-line copy of each follower entry point called from several places (flash is
-/// tight).
-#[inline(never)]
-fn poll(e: &mut MidiClockFollower, now: u32) -> FollowerEvents {
-    e.poll(now)
-}
-
-#[inline(never)]
-fn next_due(e: &MidiClockFollower) -> Option<u32> {
-    e.next_due()
-}
-
-// The follower's entry points, out of line: keeps the main loop's own code small and readable
-// in `avr-nm --size-sort` (each is called once).
-#[inline(never)]
-fn on_pulse(e: &mut MidiClockFollower, t: u32) {
-    e.on_pulse(t);
-}
-
-#[inline(never)]
-fn set_input_ppqn(e: &mut MidiClockFollower, p: Ppqn) {
-    e.set_input_ppqn(p);
-}
-
-/// A copy of the follower to run ahead on. `Clone` would do, but its field-by-field code is
-/// long AVR code; the follower is plain data (no heap, no references, no drop glue, checked
-/// below), so a byte copy is the same clone.
-#[inline(never)]
-fn copy_follower(e: &MidiClockFollower) -> MidiClockFollower {
-    const { assert!(!core::mem::needs_drop::<MidiClockFollower>()) };
-    // SAFETY: a bitwise copy of a value without drop glue or ownership; the original stays valid.
-    unsafe { core::ptr::read(e) }
 }
 
 /// True while a byte written to end at `line_free` is still on the line. Only the next two
@@ -161,17 +89,17 @@ fn note_max(max: &Shared<u16>, t0: u32) {
 
 /// Everything the main loop owns.
 pub struct App {
-    follower: MidiClockFollower,
+    clock: ExternalClock,
     thru: MidiThru<THRU_BYTES>,
     /// Our own non-clock bytes (Start, Stop): ahead of thru traffic.
-    prio: Bytes<4>,
+    prio: Deque<u8, 4>,
     /// A byte taken from `prio`/`thru` that waits for the line.
     pending: Option<u8>,
     /// When the last byte written leaves the line (see [`App::line_free`]).
     line_free: u32,
     /// The clock position whose preceding message (Start) was already sent.
     presend: Option<u32>,
-    /// A due time the compare could not take (the follower would not emit a clock there).
+    /// A due time the compare could not take (the clock would not emit one there).
     soft_due: Option<u32>,
     /// Milliseconds since the last loss poll.
     poll_ms: u8,
@@ -191,14 +119,15 @@ pub struct App {
 }
 
 impl App {
-    /// The power-up state: transport stopped, MIDI clock follows the input as soon as it starts.
-    /// Out of line, so it builds the state straight into the static (see `boot_app`).
-    #[inline(never)]
+    /// The power-up state: transport stopped, MIDI clock follows the input as soon as it starts;
+    /// a clock lost while running stops the transport.
     pub fn new(now: u32, pinb: u8) -> Self {
+        let mut clock = ExternalClock::new(TickRate::new(TICK_HZ), ppqn_from_pins(pinb), now);
+        clock.set_stop_on_loss(true);
         App {
-            follower: MidiClockFollower::new(TickRate::new(TICK_HZ), ppqn_from_pins(pinb), now),
+            clock,
             thru: MidiThru::new(),
-            prio: Bytes::new(),
+            prio: Deque::new(),
             pending: None,
             line_free: now,
             presend: None,
@@ -231,13 +160,13 @@ impl App {
             let t0 = now;
             let mut changed = true;
             if let Some(t) = hw::pop_pulse() {
-                on_pulse(&mut self.follower, t);
+                self.clock.on_pulse(t);
             } else if self.want_toggle {
                 self.want_toggle = false;
                 self.presend = None;
                 self.toggle(now);
             } else if let Some(p) = self.want_ppqn.take() {
-                set_input_ppqn(&mut self.follower, p);
+                self.clock.set_input_ppqn(p);
             } else if self.soft_due.is_some_and(|d| is_due(now, d)) || self.poll_ms >= POLL_MS {
                 changed = self.poll_now(now);
             } else {
@@ -253,7 +182,7 @@ impl App {
         FW_STATS
             .thru_dropped
             .set(self.thru.dropped().min(255) as u8);
-        let tx_waiting = self.pending.is_some() || self.prio.len > 0 || !self.thru.is_empty();
+        let tx_waiting = self.pending.is_some() || !self.prio.is_empty() || !self.thru.is_empty();
         // Work held back by the guard waits for the clock's compare interrupt: sleep till then.
         let can_change = self.may_change(hw::now());
         let changes = self.want_toggle || self.want_ppqn.is_some();
@@ -275,14 +204,12 @@ impl App {
         }
     }
 
-    /// `at`, or `gap` after the line is free (as seen now) if that is later. One out-of-line
-    /// copy for both uses in `plan` (AVR flash).
-    #[inline(never)]
+    /// `at`, or `gap` after the line is free (as seen now) if that is later.
     fn not_before_line(&self, at: u32, gap: u32) -> u32 {
         later(at, self.line_free(hw::now()).wrapping_add(gap))
     }
 
-    /// True when the follower may be changed now: no clock is armed within [`GUARD`].
+    /// True when the clock may be changed now: no clock is armed within [`GUARD`].
     fn may_change(&self, now: u32) -> bool {
         match hw::ARM.get() {
             ARM_IDLE => true,
@@ -295,12 +222,31 @@ impl App {
     }
 
     /// The button: Start on the next beat, or Stop now.
-    #[inline(never)]
     fn toggle(&mut self, now: u32) {
-        if !self.follower.running() {
-            self.follower.start(now);
-        } else if self.follower.stop() {
-            self.prio.push(status::STOP);
+        if !self.clock.running() {
+            self.clock.start(now);
+        } else if self.clock.stop() {
+            self.send(ClockMessage::Stop);
+        }
+    }
+
+    /// Queue one of our own messages (ahead of thru traffic). The queue holds what one poll can
+    /// emit (Stop, Start, Clock); should it ever be full, the byte is dropped, not a clock late.
+    fn send(&mut self, msg: ClockMessage) {
+        let (bytes, n) = msg.encode();
+        for &b in &bytes[..n] {
+            let _ = self.prio.push_back(b);
+        }
+    }
+
+    /// Queue what a poll emitted that the compare handler does not send: Stop, and the message
+    /// announced before the clock unless it already went out ahead of it.
+    fn send_events(&mut self, ev: ClockEvents, announced_ahead: bool) {
+        if ev.stopped {
+            self.send(ClockMessage::Stop);
+        }
+        if let Some(msg) = ev.before_clock.filter(|_| !announced_ahead) {
+            self.send(msg);
         }
     }
 
@@ -308,23 +254,18 @@ impl App {
     /// changed that needs a new plan.
     fn poll_now(&mut self, now: u32) -> bool {
         self.poll_ms = 0;
-        if self.soft_due.is_none() && next_due(&self.follower).is_some_and(|d| is_due(now, d)) {
+        if self.soft_due.is_none() && self.clock.next_due().is_some_and(|d| is_due(now, d)) {
             return false; // the armed clock is about to go: commit polls
         }
-        let before = (self.follower.lock_state(), self.follower.running());
-        let ev = poll(&mut self.follower, now);
-        if ev.has(FollowerEvents::STOP) {
-            self.prio.push(status::STOP);
-        }
-        if ev.has(FollowerEvents::START) {
-            self.prio.push(status::START);
-        }
-        if ev.has(FollowerEvents::CLOCK) {
+        let before = (self.clock.lock_state(), self.clock.running());
+        let ev = self.clock.poll(now);
+        self.send_events(ev, false);
+        if ev.clock {
             // Only a due time the compare could not take ends up here.
             FW_STATS.late_main.bump();
-            self.prio.push(status::CLOCK);
+            self.send(ClockMessage::Clock);
         }
-        let after = (self.follower.lock_state(), self.follower.running());
+        let after = (self.clock.lock_state(), self.clock.running());
         self.soft_due.is_some() || before != after
     }
 
@@ -335,32 +276,28 @@ impl App {
         if hw::disarm() == ARM_FIRED {
             return; // committed first, then planned again
         }
-        let Some(due) = next_due(&self.follower) else {
+        let Some(due) = self.clock.next_due() else {
             return;
         };
         // Not before the byte on the line has left it.
         let mut at = self.not_before_line(due, TX_MARGIN);
-        let mut preview = copy_follower(&self.follower);
-        let ev = poll(&mut preview, at);
-        if !ev.has(FollowerEvents::CLOCK) {
+        let ev = self.clock.peek(at);
+        if !ev.clock {
             self.soft_due = Some(at);
             return;
         }
         // A Start belongs before the clock it announces (a Stop found here is the commit's).
-        let announced = ev.has(FollowerEvents::START);
-        let id = self.follower.next_clock_pos();
+        let id = self.clock.next_clock_pos();
         let sent_ahead = self.presend == Some(id);
-        if announced && !sent_ahead {
+        if let Some(msg) = ev.before_clock.filter(|_| !sent_ahead) {
             self.presend = Some(id);
-            self.prio.push(status::START);
+            self.send(msg);
         }
         // Room for everything that must go out before the clock (when it announces anything:
         // then `presend` is this clock).
-        // At most 5 bytes: a 16-bit product is exact (AVR flash).
-        let waiting = self.prio.len as u16 + self.pending.is_some() as u16;
-        if (announced || sent_ahead) && waiting > 0 {
-            let room = waiting * (FRAME + 2) as u16 + TX_MARGIN as u16;
-            at = self.not_before_line(at, room as u32);
+        let waiting = (self.prio.len() + self.pending.is_some() as usize) as u32;
+        if self.presend == Some(id) && waiting > 0 {
+            at = self.not_before_line(at, waiting * (FRAME + 2) + TX_MARGIN);
         }
         while !hw::arm(at) {
             at = hw::now().wrapping_add(LEAD + 2 * hw::ARM_SAFETY);
@@ -368,31 +305,29 @@ impl App {
         note_max(&FW_STATS.max_plan, t0);
     }
 
-    /// The armed clock went out: let the follower emit it, then plan the next one.
+    /// The armed clock went out: let the clock emit it, then plan the next one.
     fn commit(&mut self) {
         let t0 = hw::now();
         let at = hw::critical(|| hw::ARM_AT.get());
-        let id = self.follower.next_clock_pos();
+        let id = self.clock.next_clock_pos();
         let s = &FW_STATS;
-        // The follower must fire exactly this clock now. If it was changed too close to the
-        // armed time and moved the clock later, fire it at its new time so the count stays exact.
-        let t = match next_due(&self.follower) {
+        // The clock must fire exactly this clock now. If it was changed too close to the armed
+        // time and moved the clock later, fire it at its new time so the count stays exact.
+        let t = match self.clock.next_due() {
             Some(d) if !is_due(at, d) => {
                 s.guard_miss.bump();
                 d
             }
             _ => at,
         };
-        let ev = poll(&mut self.follower, t);
-        let clock = ev.has(FollowerEvents::CLOCK);
-        if ev.has(FollowerEvents::STOP) {
-            self.prio.push(status::STOP);
-        }
+        let ev = self.clock.poll(t);
+        let clock = ev.clock;
         // A Start planned with this clock went out ahead of it.
-        if ev.has(FollowerEvents::START) && self.presend != Some(id) {
+        let announced_ahead = self.presend == Some(id);
+        if ev.before_clock.is_some() && !announced_ahead {
             s.late_prefix.bump();
-            self.prio.push(status::START);
         }
+        self.send_events(ev, announced_ahead);
         if !clock {
             s.desync.bump();
         }
@@ -400,7 +335,7 @@ impl App {
         self.line_free = at.wrapping_add(FRAME + 2);
         hw::ARM.set(ARM_IDLE);
         if clock && id % (UNITS_PER_BEAT) == 0 {
-            self.led_ms = if self.follower.running() {
+            self.led_ms = if self.clock.running() {
                 LED_BEAT_MS
             } else {
                 LED_READY_MS
@@ -414,7 +349,7 @@ impl App {
     /// Write the next non-clock byte if the line is free and stays clear of the armed clock.
     fn service_tx(&mut self) {
         if self.pending.is_none() {
-            self.pending = self.prio.pop().or_else(|| self.thru.pop());
+            self.pending = self.prio.pop_front().or_else(|| self.thru.pop());
         }
         let Some(b) = self.pending else {
             return;
@@ -490,7 +425,7 @@ impl App {
     /// waiting for a clock.
     fn led(&mut self) {
         let now = hw::now();
-        let on = match self.follower.lock_state() {
+        let on = match self.clock.lock_state() {
             LockState::Stopped | LockState::Lost => now & LED_WAIT_BIT == 0,
             _ => self.led_ms > 0,
         };

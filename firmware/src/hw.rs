@@ -1,6 +1,6 @@
 //! Registers, the 32-bit time base and the interrupt handlers.
 //!
-//! Everything an interrupt touches lives here. The handlers are deliberately tiny (no follower
+//! Everything an interrupt touches lives here. The handlers are deliberately tiny (no clock
 //! calls, no 64-bit arithmetic, no floats) so that the one time-critical handler, the MIDI clock
 //! compare, is never held up for long:
 //!
@@ -84,9 +84,9 @@ pub static TICKS: Shared<u8> = Shared::new(0);
 pub struct Stats {
     /// Clocks the main loop had to send itself (the compare could not be armed in time).
     pub late_main: Shared<u8>,
-    /// A clock went out that the follower did not emit at commit (must never happen).
+    /// A clock went out that the clock did not emit at commit (must never happen).
     pub desync: Shared<u8>,
-    /// The follower was changed while a clock was armed too close (guard too small).
+    /// The clock was changed while a 0xF8 was armed too close (guard too small).
     pub guard_miss: Shared<u8>,
     /// A message that had to precede a clock went out after it.
     pub late_prefix: Shared<u8>,
@@ -98,7 +98,7 @@ pub struct Stats {
     pub late_isr: Shared<u8>,
     /// Whole messages dropped by the thru buffer (saturating).
     pub thru_dropped: Shared<u8>,
-    /// Longest follower change + re-plan, commit + re-plan, and plan alone (ticks).
+    /// Longest clock change + re-plan, commit + re-plan, and plan alone (ticks).
     pub max_change: Shared<u16>,
     pub max_commit: Shared<u16>,
     pub max_plan: Shared<u16>,

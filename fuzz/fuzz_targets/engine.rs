@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tactus_core::engine::{ClockEngine, EngineConfig, MidiOutEvent, Source, StartAlign};
+use tactus_core::engine::{ClockEngine, EngineConfig, Source, StartAlign};
+use tactus_core::ClockMessage;
 use tactus_core::output::OutputConfig;
 use tactus_core::{Ppqn, TickRate};
 
@@ -58,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             while let Some(m) = e.pop_midi() {
-                if m == MidiOutEvent::Clock {
+                if m == ClockMessage::Clock {
                     if let Some(p) = last_clock {
                         assert!(abs - p >= din as u64);
                     }

@@ -11,8 +11,10 @@
 //! - [`tracker::BeatTracker`]: a second-order DLL over pulse times with outlier handling.
 //! - [`timeline::Timeline`]: the tracked (or master) musical position as a function of time.
 //! - [`output::ClockOutput`]: a phase-locked clock at any PPQN with offset and spacing.
-//! - [`engine::ClockEngine`]: source selection, transport and N outputs plus MIDI clock out.
-//! - [`follower::MidiClockFollower`]: the engine's external-clock MIDI path alone (the firmware).
+//! - [`external::ExternalClock`]: the external-clock path: tracker, timeline, housekeeping, a
+//!   24 PPQN MIDI clock and the run state (the firmware drives it directly).
+//! - [`engine::ClockEngine`]: the external clock or the master tempo, transport and N CV outputs
+//!   plus MIDI clock out (the Rack module).
 //! - [`midi`]: the MIDI real-time decoder/encoder and the thru merge buffer.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -20,20 +22,20 @@
 
 pub mod edge;
 pub mod engine;
+pub mod external;
 pub mod fixed;
-pub mod follower;
 pub mod master;
 pub mod midi;
 pub mod output;
 pub mod ppqn;
-pub mod sim;
 pub mod tempo;
 pub mod time;
 pub mod timeline;
 pub mod tracker;
 
-pub use engine::{ClockEngine, EngineConfig, MidiOutEvent, Source, StartAlign};
-pub use follower::{FollowerEvents, MidiClockFollower};
+pub use engine::{ClockEngine, EngineConfig, Source, StartAlign};
+pub use external::{ClockEvents, ExternalClock};
+pub use midi::ClockMessage;
 pub use output::{ClockOutput, OutputConfig};
 pub use ppqn::Ppqn;
 pub use time::{Tick, TickRate};

@@ -6,6 +6,8 @@
 //! inside SysEx; they never change running status. System common messages cancel running status;
 //! SysEx ends at 0xF7 or at any non-real-time status byte.
 
+use heapless::Deque;
+
 /// A clock or transport message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClockMessage {
@@ -155,14 +157,9 @@ impl MidiClockDecoder {
 /// message never leaves the receiver with the wrong status.
 #[derive(Clone, Debug)]
 pub struct MidiThru<const N: usize> {
-    buf: [u8; N],
-    /// Slot of the oldest byte (< N).
-    head: u8,
-    /// Complete bytes, counted from `head`.
-    committed: u8,
-    /// `committed` plus the bytes of the message still arriving (≤ N). Counts from `head`
-    /// rather than ever-growing indices: nothing to fold back (less AVR flash).
-    staged: u8,
+    /// Complete messages, then the bytes of the one still arriving (`staged` of them).
+    buf: Deque<u8, N>,
+    staged: usize,
     in_status: u8,
     in_have: u8,
     in_sysex: bool,
@@ -182,12 +179,8 @@ impl<const N: usize> Default for MidiThru<N> {
 impl<const N: usize> MidiThru<N> {
     /// An empty merge buffer.
     pub const fn new() -> Self {
-        // Byte-sized positions: 8-bit arithmetic on the AVR firmware (less flash and RAM).
-        const { assert!(N <= 255, "MidiThru holds at most 255 bytes") };
         MidiThru {
-            buf: [0; N],
-            head: 0,
-            committed: 0,
+            buf: Deque::new(),
             staged: 0,
             in_status: 0,
             in_have: 0,
@@ -207,7 +200,7 @@ impl<const N: usize> MidiThru<N> {
 
     /// Bytes waiting to be sent.
     pub fn len(&self) -> usize {
-        self.committed as usize + self.pending_sense as usize + self.pending_reset as usize
+        self.committed() + self.pending_sense as usize + self.pending_reset as usize
     }
 
     /// True when nothing waits.
@@ -215,30 +208,42 @@ impl<const N: usize> MidiThru<N> {
         self.len() == 0
     }
 
+    /// Bytes of complete messages.
+    fn committed(&self) -> usize {
+        self.buf.len() - self.staged
+    }
+
     fn stage(&mut self, b: u8) {
         if self.dropping {
             return;
         }
-        if self.staged as usize >= N {
-            self.staged = self.committed;
+        if self.buf.push_back(b).is_err() {
+            self.discard_staged();
             self.dropping = true;
             self.dropped = self.dropped.wrapping_add(1);
             return;
         }
-        self.buf[(self.head as usize + self.staged as usize) % N] = b;
         self.staged += 1;
     }
 
-    fn commit(&mut self) {
-        if !self.dropping {
-            self.committed = self.staged;
+    /// Forget the bytes of the message still arriving.
+    fn discard_staged(&mut self) {
+        for _ in 0..self.staged {
+            self.buf.pop_back();
         }
-        self.staged = self.committed;
+        self.staged = 0;
+    }
+
+    fn commit(&mut self) {
+        if self.dropping {
+            self.discard_staged();
+        }
+        self.staged = 0;
         self.dropping = false;
     }
 
     fn begin(&mut self) {
-        self.staged = self.committed;
+        self.discard_staged();
         self.dropping = false;
     }
 
@@ -333,14 +338,10 @@ impl<const N: usize> MidiThru<N> {
             self.pending_sense = false;
             return Some(status::ACTIVE_SENSING);
         }
-        if self.committed == 0 {
+        if self.committed() == 0 {
             return None;
         }
-        let b = self.buf[self.head as usize % N];
-        self.head = ((self.head as usize + 1) % N) as u8;
-        self.committed -= 1;
-        self.staged -= 1;
-        Some(b)
+        self.buf.pop_front()
     }
 }
 

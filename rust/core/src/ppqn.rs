@@ -93,6 +93,16 @@ impl Ppqn {
     }
 }
 
+/// The first multiple of `m` at or after position `pos` (`m` of 0 counts as 1): the next pulse
+/// of a resolution, the next beat. Positions wrap, like ticks.
+pub const fn ceil_to_multiple(pos: u32, m: u32) -> u32 {
+    let m = if m == 0 { 1 } else { m };
+    match pos % m {
+        0 => pos,
+        r => pos.wrapping_add(m - r),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +116,16 @@ mod tests {
         }
         assert_eq!(Ppqn::from_value(3), None);
         assert_eq!(Ppqn::from_index(99), Ppqn::P96);
+    }
+
+    #[test]
+    fn ceil_to_multiple_rounds_up_to_the_grid() {
+        assert_eq!(ceil_to_multiple(0, 24), 0);
+        assert_eq!(ceil_to_multiple(1, 24), 24);
+        assert_eq!(ceil_to_multiple(24, 24), 24);
+        assert_eq!(ceil_to_multiple(97, UNITS_PER_BEAT), 192);
+        assert_eq!(ceil_to_multiple(5, 0), 5, "0 counts as 1");
+        // Near the top of the range the next multiple wraps around.
+        assert_eq!(ceil_to_multiple(u32::MAX, 4), 0);
     }
 }

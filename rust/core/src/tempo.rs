@@ -5,6 +5,11 @@ use crate::ppqn::Ppqn;
 use crate::time::TickRate;
 use crate::tracker::{MAX_BPM, MIN_BPM};
 
+/// A tempo in milli-BPM limited to the supported `MIN_BPM..=MAX_BPM`.
+pub fn clamp_milli_bpm(milli_bpm: u32) -> u32 {
+    milli_bpm.clamp(MIN_BPM * 1000, MAX_BPM * 1000)
+}
+
 /// Milli-BPM for a Q32.32 pulse period at `ppqn` (0 when the period is 0).
 pub fn milli_bpm_from_period(period_q32: u64, ppqn: Ppqn, rate: TickRate) -> u32 {
     // Q16 period keeps the numerator (60 000 · rate · 2¹⁶) inside u64.
@@ -25,7 +30,7 @@ pub fn unit_period_from_milli_bpm(milli_bpm: u32, rate: TickRate) -> u32 {
     if milli_bpm == 0 {
         return 0;
     }
-    let m = milli_bpm.clamp(MIN_BPM * 1000, MAX_BPM * 1000);
+    let m = clamp_milli_bpm(milli_bpm);
     // ticks per unit · 2⁸ = rate · 60 000 · 2⁸ / (mbpm · 96) = rate · 160 000 / mbpm.
     ((rate.hz() as u64 * 160_000 + (m / 2) as u64) / m as u64) as u32
 }

@@ -140,7 +140,7 @@ struct RawPulse {
 }
 
 /// The DLL beat tracker. See the module docs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct BeatTracker {
     cfg: TrackerConfig,
     units: u32,

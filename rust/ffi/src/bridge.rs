@@ -10,8 +10,9 @@
 //! Nothing here allocates, locks or panics; every input value (NaN volts, unknown PPQN,
 //! garbage settings) maps to something valid.
 
+use heapless::Deque;
 use tactus_core::edge::{EdgeConfig, EdgeDetector};
-use tactus_core::engine::{ClockEngine, EngineConfig, MidiOutEvent, Source, StartAlign};
+use tactus_core::engine::{ClockEngine, EngineConfig, Source, StartAlign};
 use tactus_core::midi::{ClockMessage, MidiClockDecoder};
 use tactus_core::output::OutputConfig;
 use tactus_core::tempo::voct_microvolts;
@@ -308,9 +309,7 @@ pub struct Bridge {
     decoder: MidiClockDecoder,
     reset_out: bool,
     reset_until: Tick,
-    queue: [MidiOutEvent; MIDI_QUEUE],
-    q_head: u8,
-    q_len: u8,
+    queue: Deque<ClockMessage, MIDI_QUEUE>,
     dropped: u32,
     events: u32,
     bpm_volts: f32,
@@ -355,9 +354,7 @@ impl Bridge {
             decoder: MidiClockDecoder::new(),
             reset_out: false,
             reset_until: 0,
-            queue: [MidiOutEvent::Clock; MIDI_QUEUE],
-            q_head: 0,
-            q_len: 0,
+            queue: Deque::new(),
             dropped: 0,
             events: 0,
             bpm_volts: 0.0,
@@ -421,7 +418,7 @@ impl Bridge {
         if c.midi_out != old.midi_out {
             self.engine.set_midi_enabled(c.midi_out);
             if !c.midi_out {
-                self.q_len = 0;
+                self.queue.clear();
             }
         }
         let want = InputSource::select(c.clock_patched, c.midi_in);
@@ -636,7 +633,7 @@ impl Bridge {
         if self.engine.running() {
             out |= bits::RUN_GATE;
         }
-        if self.q_len > 0 {
+        if !self.queue.is_empty() {
             out |= bits::MIDI_PENDING;
         }
         self.events |= out;
@@ -644,29 +641,16 @@ impl Bridge {
         out
     }
 
-    fn push_midi(&mut self, m: MidiOutEvent) {
-        if !self.cfg.midi_out {
-            return;
-        }
-        if self.q_len as usize == MIDI_QUEUE {
+    fn push_midi(&mut self, m: ClockMessage) {
+        if self.cfg.midi_out && self.queue.push_back(m).is_err() {
             self.dropped = self.dropped.wrapping_add(1);
-            return;
         }
-        let i = (self.q_head as usize + self.q_len as usize) % MIDI_QUEUE;
-        self.queue[i] = m;
-        self.q_len += 1;
     }
 
     /// The next MIDI message to send at this sample, as bytes and their count.
     #[inline]
     pub fn pop_midi(&mut self) -> Option<([u8; 3], usize)> {
-        if self.q_len == 0 {
-            return None;
-        }
-        let m = self.queue[self.q_head as usize];
-        self.q_head = ((self.q_head as usize + 1) % MIDI_QUEUE) as u8;
-        self.q_len -= 1;
-        Some(m.encode())
+        self.queue.pop_front().map(ClockMessage::encode)
     }
 
     /// What the panel shows; clears the event bits.

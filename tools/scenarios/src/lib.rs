@@ -5,6 +5,7 @@
 pub mod baselines;
 pub mod metrics;
 pub mod scenario;
+pub mod sim;
 pub mod tactus;
 
 pub use metrics::{evaluate, Metrics};

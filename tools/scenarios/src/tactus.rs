@@ -1,9 +1,9 @@
 //! Running the Tactus engine over a scenario.
 
 use crate::scenario::Scenario;
+use crate::sim::{run, SimEvent};
 use tactus_core::engine::{ClockEngine, EngineConfig};
 use tactus_core::output::OutputConfig;
-use tactus_core::sim::{run, SimEvent};
 use tactus_core::{Ppqn, TickRate};
 
 /// Rack's tick rate at 48 kHz (256 ticks per sample).
@@ -60,7 +60,7 @@ pub fn run_tactus(s: &Scenario, cfg: TactusRun) -> (Vec<Vec<f64>>, Vec<f64>) {
                 }
             }
             SimEvent::Midi { msg, at } => {
-                if msg == tactus_core::engine::MidiOutEvent::Clock {
+                if msg == tactus_core::ClockMessage::Clock {
                     midi.push(at as f64 / hz);
                 }
             }

@@ -5,10 +5,11 @@
 //! stays bounded and nothing panics.
 
 use proptest::prelude::*;
-use tactus_core::engine::{ClockEngine, EngineConfig, MidiOutEvent};
+use tactus_core::engine::{ClockEngine, EngineConfig};
 use tactus_core::output::OutputConfig;
-use tactus_core::sim::{run, SimEvent};
+use tactus_core::ClockMessage;
 use tactus_core::{Ppqn, TickRate};
+use tactus_scenarios::sim::{run, SimEvent};
 use tactus_scenarios::Rng;
 
 const RATE: u32 = 48_000 * 256;
@@ -112,7 +113,7 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
         |ev| match ev {
             SimEvent::Pulse { output, at, pos } => fired[output].push((at, pos)),
             SimEvent::Midi { msg, at } => {
-                if msg == MidiOutEvent::Clock {
+                if msg == ClockMessage::Clock {
                     midi.push(at)
                 }
             }
@@ -264,7 +265,7 @@ proptest! {
                     }
                 }
                 while let Some(m) = e.pop_midi() {
-                    if m == MidiOutEvent::Clock {
+                    if m == ClockMessage::Clock {
                         if let Some(prev) = midi_last {
                             prop_assert!(at - prev >= din, "MIDI {} after {}: {:?}", at, prev, &log[log.len().saturating_sub(30)..]);
                         }

@@ -2,8 +2,8 @@
 //! an interrupt-driven caller would (poll exactly when something is due, and at a fixed interval
 //! for loss detection), without stepping every tick. Used by the tests and the benchmarks.
 
-use crate::engine::{ClockEngine, MidiOutEvent};
-use crate::time::Tick;
+use tactus_core::Tick;
+use tactus_core::{ClockEngine, ClockMessage};
 
 /// Something the engine produced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub enum SimEvent {
     /// A MIDI message at `at`.
     Midi {
         /// The message.
-        msg: MidiOutEvent,
+        msg: ClockMessage,
         /// Absolute time in ticks.
         at: u64,
     },

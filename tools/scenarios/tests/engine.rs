@@ -1,11 +1,12 @@
 //! The engine's transport, MIDI output, source switching and tick-rate contract, driven the
 //! way the Rack plugin and the firmware drive it.
 
-use tactus_core::engine::{ClockEngine, EngineConfig, MidiOutEvent, Source, StartAlign};
+use tactus_core::engine::{ClockEngine, EngineConfig, Source, StartAlign};
 use tactus_core::output::OutputConfig;
-use tactus_core::sim::{run_from, SimEvent};
+use tactus_core::ClockMessage;
 use tactus_core::Tick;
 use tactus_core::{LockState, Ppqn, TickRate};
+use tactus_scenarios::sim::{run_from, SimEvent};
 
 const RATE: u32 = 1_000_000; // 1 µs ticks keep the arithmetic in these tests readable
 const BEAT: u64 = 500_000; // 120 BPM
@@ -27,7 +28,7 @@ fn clock(start: u64, ppqn: u64, beats: u64) -> Vec<u64> {
 #[derive(Default)]
 struct Log {
     pulses: [Vec<(u64, u32)>; 2],
-    midi: Vec<(u64, MidiOutEvent)>,
+    midi: Vec<(u64, ClockMessage)>,
 }
 
 /// Absolute microseconds → engine ticks.
@@ -50,7 +51,7 @@ fn drive(e: &mut ClockEngine<2>, pulses: Vec<u64>, end: u64, log: &mut Log) {
 fn clocks(log: &Log) -> usize {
     log.midi
         .iter()
-        .filter(|(_, m)| *m == MidiOutEvent::Clock)
+        .filter(|(_, m)| *m == ClockMessage::Clock)
         .count()
 }
 
@@ -64,7 +65,7 @@ fn midi_clock_is_24_per_beat_whatever_the_input_ppqn() {
         let counted = log
             .midi
             .iter()
-            .filter(|(t, m)| *m == MidiOutEvent::Clock && *t >= BEAT && *t < 8 * BEAT)
+            .filter(|(t, m)| *m == ClockMessage::Clock && *t >= BEAT && *t < 8 * BEAT)
             .count();
         assert_eq!(counted, 7 * 24, "input {ppqn} PPQN");
         for w in log.midi.windows(2) {
@@ -95,9 +96,9 @@ fn start_puts_beat_zero_on_the_next_pulse_and_precedes_its_clock() {
     let start_idx = log
         .midi
         .iter()
-        .position(|(_, m)| *m == MidiOutEvent::Start)
+        .position(|(_, m)| *m == ClockMessage::Start)
         .expect("Start sent");
-    assert_eq!(log.midi[start_idx + 1].1, MidiOutEvent::Clock);
+    assert_eq!(log.midi[start_idx + 1].1, ClockMessage::Clock);
     assert_eq!(
         log.midi[start_idx].0, first,
         "Start goes out with beat 0's clock"
@@ -117,7 +118,7 @@ fn stop_is_immediate_and_continue_resumes_from_the_song_position() {
     drive(&mut e, pulses[..50].to_vec(), pulses[49] + 100, &mut log);
     let stop_at = pulses[49] + 100;
     e.stop(at(stop_at));
-    assert_eq!(e.pop_midi(), Some(MidiOutEvent::Stop));
+    assert_eq!(e.pop_midi(), Some(ClockMessage::Stop));
     assert_eq!(e.song_pos(), 50 * 4, "the next pulse's position");
     // Song position pointer while stopped: 16th note 32 = beat 8.
     e.song_position(32);
@@ -128,9 +129,9 @@ fn stop_is_immediate_and_continue_resumes_from_the_song_position() {
     let i = log
         .midi
         .iter()
-        .position(|(_, m)| *m == MidiOutEvent::Continue)
+        .position(|(_, m)| *m == ClockMessage::Continue)
         .expect("Continue sent");
-    assert_eq!(log.midi[i + 1].1, MidiOutEvent::Clock);
+    assert_eq!(log.midi[i + 1].1, ClockMessage::Clock);
     assert_eq!(log.pulses[1][0].1, 8 * 96, "resumes on beat 8");
     assert!(
         log.pulses[1][0].0.abs_diff(pulses[50]) <= 1,
@@ -158,7 +159,7 @@ fn reset_just_after_a_pulse_makes_that_pulse_beat_zero() {
     // beat 1.
     assert_eq!(log.pulses[1][0], (pulses[9] + 1_500, 0));
     assert_eq!(log.pulses[1][1], (pulses[13], 96));
-    assert!(log.midi.iter().any(|(_, m)| *m == MidiOutEvent::Start));
+    assert!(log.midi.iter().any(|(_, m)| *m == ClockMessage::Start));
 }
 
 #[test]
@@ -169,9 +170,9 @@ fn reset_while_stopped_sends_song_position_zero() {
     assert_eq!(e.pop_midi(), None, "not running: no Stop");
     e.set_running_silently(true);
     e.stop(10);
-    assert_eq!(e.pop_midi(), Some(MidiOutEvent::Stop));
+    assert_eq!(e.pop_midi(), Some(ClockMessage::Stop));
     e.reset(20);
-    assert_eq!(e.pop_midi(), Some(MidiOutEvent::SongPosition(0)));
+    assert_eq!(e.pop_midi(), Some(ClockMessage::SongPosition(0)));
     e.set_spp_on_reset(false);
     e.reset(30);
     assert_eq!(e.pop_midi(), None);
@@ -243,7 +244,7 @@ fn clock_loss_stops_the_transport_when_asked() {
     drive(&mut e, clock(0, 24, 2), 3 * BEAT, &mut log);
     assert_eq!(e.lock_state(), LockState::Lost);
     assert!(!e.running());
-    assert_eq!(log.midi.last().map(|m| m.1), Some(MidiOutEvent::Stop));
+    assert_eq!(log.midi.last().map(|m| m.1), Some(ClockMessage::Stop));
 }
 
 #[test]
