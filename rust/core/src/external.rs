@@ -369,3 +369,107 @@ impl ExternalClock {
         &self.tl
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RATE: u32 = 2_000_000;
+
+    fn clock(ppqn: Ppqn) -> ExternalClock {
+        ExternalClock::new(TickRate::new(RATE), ppqn, 0)
+    }
+
+    #[test]
+    fn start_lands_on_the_next_beat_with_a_start_before_its_clock() {
+        let p = RATE / 2; // 120 BPM at 1 PPQN
+        let mut c = clock(Ppqn::P1);
+        let (mut clocks, mut clocks_from_start) = (0, 0);
+        let mut start_at = None;
+        for now in 0..6 * p + p / 2 {
+            if now % p == 0 {
+                c.on_pulse(now);
+            }
+            if now == 3 * p + p / 3 {
+                // A third of the way into the fourth beat.
+                c.start(now);
+            }
+            let ev = c.poll(now);
+            if ev.before_clock.is_some() {
+                assert_eq!(ev.before_clock, Some(ClockMessage::Start));
+                assert!(ev.clock);
+                assert!(start_at.is_none(), "one Start");
+                start_at = Some(now);
+            }
+            clocks += ev.clock as u32;
+            clocks_from_start += (start_at.is_some() && ev.clock) as u32;
+        }
+        assert_eq!(
+            start_at,
+            Some(4 * p),
+            "Start with the clock of the next beat"
+        );
+        assert!(c.running());
+        // The first pulse's clock, then 24 per beat from the second pulse on (the first interval
+        // seeds the tempo) until half a beat after the sixth.
+        assert_eq!(clocks, 1 + 5 * 24 + 12);
+        assert_eq!(clocks_from_start, 2 * 24 + 12);
+        assert!(c.stop());
+        assert!(!c.stop(), "a second Stop sends nothing");
+    }
+
+    #[test]
+    fn peek_tells_what_poll_will_emit() {
+        // A jittery 4 PPQN clock with a start, a loss (stop-on-loss) and a return: at every due
+        // time and at random times in between, peek predicts the poll exactly.
+        let mut c = clock(Ppqn::P4);
+        c.set_stop_on_loss(true);
+        let p = RATE * 60 / (133 * 4);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move |n: u32| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 16) as u32 % n
+        };
+        let mut now: Tick = u32::MAX - 3 * RATE; // across the tick wrap
+        let mut next_pulse = now.wrapping_add(1_000);
+        let (mut polls, mut stops, mut clocks, mut pulses) = (0, 0, 0, 0u32);
+        for _ in 0..60_000 {
+            let due = c.next_due();
+            let mut t = now.wrapping_add(1 + rnd(8_000));
+            for cand in [Some(next_pulse), due].into_iter().flatten() {
+                if signed_diff(cand, now) >= 0 && signed_diff(cand, t) < 0 {
+                    t = cand;
+                }
+            }
+            now = t;
+            if now == next_pulse {
+                c.on_pulse(now);
+                pulses += 1;
+                // Silence for 2 s every 200 pulses: the clock is lost, then comes back.
+                let gap = if pulses % 200 == 199 {
+                    2 * RATE
+                } else {
+                    p - p / 50 + rnd(p / 25)
+                };
+                next_pulse = now.wrapping_add(gap);
+                if pulses % 200 == 20 {
+                    c.start(now);
+                }
+                continue;
+            }
+            let want = c.peek(now);
+            let got = c.poll(now);
+            assert_eq!(got, want, "at {now}");
+            polls += 1;
+            stops += got.stopped as u32;
+            clocks += got.clock as u32;
+        }
+        assert!(
+            polls > 10_000 && clocks > 1_000,
+            "{polls} polls, {clocks} clocks"
+        );
+        assert!(stops >= 2, "the loss stopped a running transport ({stops})");
+    }
+}
