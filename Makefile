@@ -1,6 +1,6 @@
 # Tactus: a VCV Rack 2 plugin and a Teensy 2.0 firmware over one Rust clock core.
 #
-#   make test        everything CI checks (fmt, clippy, cargo test, header drift, C++ ABI tests,
+#   make test        everything CI checks (fmt, clippy, cargo test, cargo doc, header drift, C++ ABI tests,
 #                    firmware build + simavr tests); installs missing tools itself
 #   make bench       criterion per-sample cost + the scenario report (build/bench/)
 #   make             the Rack plugin (needs RACK_DIR pointing at a Rack 2 SDK)
@@ -26,6 +26,7 @@ test-rust:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) test --workspace --locked
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --locked -p tactus-core -p tactus-ffi
 
 bench-rust:
 	$(CARGO) bench --locked -p tactus-scenarios --bench per_sample

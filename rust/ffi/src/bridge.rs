@@ -5,7 +5,7 @@
 //! top: sampled CV (clock, reset and run inputs), a MIDI input stream, source selection (CV
 //! clock when CLOCK is patched, else MIDI clock when a MIDI input device is selected, else the
 //! internal master tempo), the RUN/RESET buttons and the RESET trigger output. Time is the
-//! core's integer ticks: every sample advances `subsample` ticks (see [`subsample_for`]).
+//! core's integer ticks: every sample advances `subsample` ticks (see `tick_rate`).
 //!
 //! Nothing here allocates, locks or panics; every input value (NaN volts, unknown PPQN,
 //! garbage settings) maps to something valid.
@@ -244,21 +244,21 @@ fn retune(det: &mut EdgeDetector, edge: EdgeConfig, last: f32, rate: TickRate, s
 }
 
 /// Bits of [`Bridge::process`]'s result and of [`Status::events`].
-pub(crate) mod bits {
+pub mod bits {
     /// Gate of CV output `i` is bit `i` (0–3).
-    pub(crate) const GATE_MASK: u32 = 0xF;
+    pub const GATE_MASK: u32 = 0xF;
     /// RESET output trigger is high.
-    pub(crate) const RESET_GATE: u32 = 1 << 4;
+    pub const RESET_GATE: u32 = 1 << 4;
     /// The transport runs (RUN output).
-    pub(crate) const RUN_GATE: u32 = 1 << 5;
+    pub const RUN_GATE: u32 = 1 << 5;
     /// An input pulse (CV clock edge or MIDI clock) was taken.
-    pub(crate) const INPUT_PULSE: u32 = 1 << 6;
+    pub const INPUT_PULSE: u32 = 1 << 6;
     /// MIDI messages are waiting for [`super::Bridge::pop_midi`].
-    pub(crate) const MIDI_PENDING: u32 = 1 << 7;
+    pub const MIDI_PENDING: u32 = 1 << 7;
     /// CV output `i` started a pulse: bit `8 + i`.
-    pub(crate) const FIRED_SHIFT: u32 = 8;
+    pub const FIRED_SHIFT: u32 = 8;
     /// A reset or start happened.
-    pub(crate) const RESET_EVENT: u32 = 1 << 12;
+    pub const RESET_EVENT: u32 = 1 << 12;
 }
 
 /// Capacity of the Bridge's MIDI out queue (messages).
