@@ -91,6 +91,16 @@ impl Ppqn {
     pub const fn units(self) -> u32 {
         UNITS_PER_BEAT / self as u32
     }
+
+    /// The first position at or after `pos` that is a pulse of this resolution (a multiple of
+    /// [`Ppqn::units`]; positions wrap).
+    pub const fn pulse_at_or_after(self, pos: u32) -> u32 {
+        let units = self.units();
+        match pos % units {
+            0 => pos,
+            r => pos.wrapping_add(units - r),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -106,5 +116,14 @@ mod tests {
         }
         assert_eq!(Ppqn::from_value(3), None);
         assert_eq!(Ppqn::from_index(99), Ppqn::P96);
+    }
+
+    #[test]
+    fn pulse_at_or_after_rounds_up_to_the_grid() {
+        assert_eq!(Ppqn::P4.pulse_at_or_after(0), 0);
+        assert_eq!(Ppqn::P4.pulse_at_or_after(1), 24);
+        assert_eq!(Ppqn::P4.pulse_at_or_after(48), 48);
+        assert_eq!(Ppqn::P96.pulse_at_or_after(7), 7);
+        assert_eq!(Ppqn::P16.pulse_at_or_after(u32::MAX), 2, "wraps");
     }
 }

@@ -260,7 +260,7 @@ impl BeatTracker {
         if ppqn == self.cfg.ppqn {
             return;
         }
-        let old_units = self.units as u64;
+        let old_units = self.cfg.ppqn.units() as u64;
         let next = self.next_pulse_pos();
         self.cfg.ppqn = ppqn;
         self.cfg.max_missed = TrackerConfig::default_max_missed(ppqn);
@@ -269,13 +269,7 @@ impl BeatTracker {
             self.clamp_period((self.period / old_units).saturating_mul(self.units as u64));
         self.t1 = self.t0.plus(self.period);
         // The next pulse is the first of the new resolution at or after the old next pulse.
-        let r = next % self.units;
-        let next = if r == 0 {
-            next
-        } else {
-            next.wrapping_add(self.units - r)
-        };
-        self.pos0 = next.wrapping_sub(self.units);
+        self.pos0 = ppqn.pulse_at_or_after(next).wrapping_sub(self.units);
         self.raw_len = 0;
         self.multiple_run = 0;
         self.memory = MEMORY_SEED;
@@ -560,10 +554,9 @@ impl BeatTracker {
 
     /// `p` limited to the accepted period range (Q32.32).
     fn clamp_period(&self, p: u64) -> u64 {
-        p.clamp(
-            (self.min_period as u64) << 32,
-            (self.max_period as u64) << 32,
-        )
+        // Not `clamp`, which asserts min ≤ max and so links a panic; here min ≤ max always.
+        p.max((self.min_period as u64) << 32)
+            .min((self.max_period as u64) << 32)
     }
 
     /// Outlier threshold in Q32.32 ticks: 4σ (σ as mean absolute error), at least P/16.
