@@ -4,7 +4,8 @@
 #   make firmware        build/firmware/tactus-firmware.elf and .hex, with their size
 #   make flash           program a Teensy 2.0 with teensy_loader_cli (press its button first)
 #   make sim             run the firmware in simavr on a demo clock, print the MIDI bytes
-#   make test-firmware   size budget + every simavr test case (part of `make test`)
+#   make test-firmware   size budget, no panic paths linked, every simavr test case (part of
+#                        `make test`)
 #   make bench-firmware  timing, size and resource figures (part of `make bench`)
 #
 # Missing tools (Debian packages, the pinned nightly with rust-src) are installed by
@@ -48,6 +49,7 @@ sim: firmware fwsim
 
 test-firmware: firmware fwsim
 	firmware/scripts/size-check.sh $(FW_ELF) $(FW_BUDGET)
+	firmware/scripts/panic-check.sh $(FW_ELF)
 	$(FWSIM) test $(FW_ELF)
 
 # The host's nm demangles Rust symbols; avr-nm (binutils 2.26) does not.

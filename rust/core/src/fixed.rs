@@ -81,24 +81,6 @@ pub const fn mul_i_q32(x: i64, g: u32) -> i64 {
     }
 }
 
-/// `a.saturating_mul(b as u64)`, compiled once and from two 32 × 32 → 64-bit products: the
-/// overflow-checked 64 × 64-bit product is a long instruction sequence on AVR.
-/// Same result: `a·b = ah·b·2³² + al·b` with `ah·b` and `al·b` below 2⁶⁴. If `ah·b ≥ 2³²` the
-/// product is at least 2⁶⁴ (saturates); otherwise `ah·b·2³²` is exact and the product overflows
-/// exactly when the sum does.
-///
-/// `extern "C"`: on AVR the Rust ABI returns a u64 through memory (a hidden pointer, stores and
-/// a bigger frame in caller and callee); the C ABI returns it in r18–r25. Same function
-/// everywhere else (it never panics, so the C ABI's abort-on-unwind never applies).
-#[inline(never)]
-pub extern "C" fn sat_mul_u64(a: u64, b: u32) -> u64 {
-    let hi = (a >> 32) * b as u64;
-    if hi >> 32 != 0 {
-        return u64::MAX;
-    }
-    (hi << 32).saturating_add((a & 0xFFFF_FFFF) * b as u64)
-}
-
 /// `a × b` for two Q0.32 gains.
 #[inline]
 pub const fn mul_gain(a: u32, b: u32) -> u32 {

@@ -17,7 +17,6 @@ pub struct MasterClock {
 
 impl MasterClock {
     /// A master clock at `milli_bpm`, position 0 at `now`.
-    #[inline(never)] // Out of line: less AVR flash (measured with `make firmware`).
     pub fn new(rate: TickRate, milli_bpm: u32, now: Tick) -> Self {
         let mut m = MasterClock {
             rate,

@@ -7,10 +7,9 @@
 //! flushed back to back. The gate is high for the pulse width, capped at half the output period
 //! and cut short so that it is low again before the next pulse.
 
-use crate::ppqn::{Ppqn, UNITS_PER_BEAT};
+use crate::ppqn::{ceil_to_multiple, Ppqn, UNITS_PER_BEAT};
 use crate::time::{is_due, signed_diff, ticks_between, Tick, TickRate};
-use crate::timeline::{pos_diff, time_q8, Timeline, NO_TIME};
-use core::num::NonZeroU32;
+use crate::timeline::{pos_diff, TickQ8, Timeline};
 
 /// Age after which the last pulse no longer constrains spacing or gates (a quarter of the tick
 /// range: about 87 s at Rack's rate, 9 min on the chip).
@@ -22,11 +21,6 @@ const FAR_BEHIND: i32 = 1 << 28;
 /// The largest lag (four beats) an output always catches up on, however long it is in ticks:
 /// more than the tracker ever counts on a resume (three pulses at 1 PPQN).
 const CATCH_UP_UNITS: u32 = 4 * UNITS_PER_BEAT;
-
-/// A PPQN's units per pulse (at least 1: every PPQN divides [`UNITS_PER_BEAT`]).
-fn units_of(ppqn: Ppqn) -> NonZeroU32 {
-    NonZeroU32::new(ppqn.units()).unwrap_or(NonZeroU32::MIN)
-}
 
 /// Settings of one output, in microseconds so they survive tick-rate changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,8 +51,8 @@ impl OutputConfig {
 #[derive(Clone, Copy, Debug)]
 pub struct ClockOutput {
     cfg: OutputConfig,
-    /// Position units per pulse; non-zero, so `align_to`'s remainder needs no zero check.
-    units: NonZeroU32,
+    /// Position units per pulse.
+    units: u32,
     /// The latency offset in whole ticks.
     offset: i32,
     width: u32,
@@ -79,7 +73,7 @@ impl ClockOutput {
     pub fn new(cfg: OutputConfig, rate: TickRate) -> Self {
         let mut o = ClockOutput {
             cfg,
-            units: units_of(cfg.ppqn),
+            units: cfg.ppqn.units(),
             offset: 0,
             width: 0,
             min_spacing: 0,
@@ -107,7 +101,7 @@ impl ClockOutput {
     pub fn set_config(&mut self, cfg: OutputConfig, rate: TickRate) {
         let ppqn_changed = cfg.ppqn != self.cfg.ppqn;
         self.cfg = cfg;
-        self.units = units_of(cfg.ppqn);
+        self.units = cfg.ppqn.units();
         self.set_rate(rate);
         if ppqn_changed {
             let p = self.next_pos;
@@ -123,12 +117,7 @@ impl ClockOutput {
     /// Make the next pulse the first one at or after `pos` (a transport re-alignment).
     pub fn align_to(&mut self, pos: u32) {
         self.realigned = true;
-        let r = pos % self.units;
-        self.next_pos = if r == 0 {
-            pos
-        } else {
-            pos.wrapping_add(self.units.get() - r)
-        };
+        self.next_pos = ceil_to_multiple(pos, self.cfg.ppqn.units());
         self.due = None;
     }
 
@@ -147,14 +136,12 @@ impl ClockOutput {
 
     /// Recompute the due time from the timeline. Call after the timeline changes.
     pub fn refresh(&mut self, tl: &Timeline) {
-        let t = self.catch_up_time(tl);
-        if t == NO_TIME {
+        let Some(t) = self.catch_up_time(tl) else {
             self.due = None;
             return;
-        }
+        };
         // The offset is whole ticks: ⌈t + offset⌉ = ⌈t⌉ + offset.
-        let ceil = ((t >> 8) as u32).wrapping_add((t as u8 != 0) as u32);
-        let mut due = ceil.wrapping_add(self.offset as u32);
+        let mut due = t.ceil().wrapping_add(self.offset as u32);
         let period = self.period_ticks(tl);
         if self.fired {
             let spacing = if self.realigned {
@@ -186,28 +173,22 @@ impl ClockOutput {
     /// 2³⁰ ticks at Rack's rate). Only a lag of more than [`CATCH_UP_UNITS`] that is also more
     /// than [`FAR_BEHIND`] ticks (a pathological jump) rejoins the grid instead, skipping the
     /// missing positions.
-    ///
-    /// The time is a Q8 time from [`time_q8`] ([`NO_TIME`] for none): smaller AVR code than an
-    /// `Option<TickQ8>`.
-    fn catch_up_time(&mut self, tl: &Timeline) -> u64 {
+    fn catch_up_time(&mut self, tl: &Timeline) -> Option<TickQ8> {
         if !tl.valid {
-            return NO_TIME;
+            return None;
         }
+        let long_ago = TickQ8::from_tick(tl.anchor.tick.wrapping_sub(FAR_BEHIND as u32));
         let lag = pos_diff(tl.anchor_pos, self.next_pos);
-        let t = time_q8(tl, self.next_pos);
-        if lag <= 0 {
-            return t;
+        match tl.time_of(self.next_pos) {
+            Some(t) if lag <= 0 || signed_diff(t.tick, tl.anchor.tick) >= -FAR_BEHIND => Some(t),
+            _ if lag > 0 && lag as u32 <= CATCH_UP_UNITS => Some(long_ago),
+            _ if lag > 0 => {
+                self.align_to(tl.anchor_pos);
+                self.realigned = false;
+                tl.time_of(self.next_pos)
+            }
+            t => t,
         }
-        if t != NO_TIME && signed_diff((t >> 8) as u32, tl.anchor.tick) >= -FAR_BEHIND {
-            return t;
-        }
-        if lag as u32 <= CATCH_UP_UNITS {
-            // Long ago: the anchor's tick minus FAR_BEHIND, as a Q8 time.
-            return (tl.anchor.tick.wrapping_sub(FAR_BEHIND as u32) as u64) << 8;
-        }
-        self.align_to(tl.anchor_pos);
-        self.realigned = false;
-        time_q8(tl, self.next_pos)
     }
 
     /// Fire if due at `now`; returns true when a pulse starts. At most one pulse per call.
@@ -223,10 +204,9 @@ impl ClockOutput {
     }
 
     /// This output's pulse period in whole ticks (the slope's whole ticks times the units per
-    /// pulse: below 2²⁴ · 96 < 2³¹). One out-of-line copy for `refresh` and `fire` (AVR flash).
-    #[inline(never)]
+    /// pulse: below 2²⁴ · 96 < 2³¹).
     fn period_ticks(&self, tl: &Timeline) -> u32 {
-        (tl.slope >> 8).wrapping_mul(self.units.get())
+        (tl.slope >> 8).wrapping_mul(self.units)
     }
 
     fn fire(&mut self, now: Tick, tl: &Timeline) {
@@ -243,7 +223,7 @@ impl ClockOutput {
         self.fired = true;
         self.realigned = false;
         self.gate_until = now.wrapping_add(width.max(1));
-        self.next_pos = self.next_pos.wrapping_add(self.units.get());
+        self.next_pos = self.next_pos.wrapping_add(self.units);
         self.count = self.count.wrapping_add(1);
         self.refresh(tl);
     }
@@ -293,7 +273,6 @@ impl ClockOutput {
 
 #[cfg(test)]
 mod tests {
-    extern crate std;
     use super::*;
     use crate::timeline::TickQ8;
 
@@ -411,90 +390,5 @@ mod tests {
         let (_, n) = run(&mut o, &tl, 100_000);
         assert_eq!(n, 3, "positions 0, 24, 48 only");
         assert!(tl.time_of(72).is_none());
-    }
-
-    /// The catch-up rule as it was written with `Option<TickQ8>` (before [`time_q8`]).
-    fn catch_up_reference(o: &mut ClockOutput, tl: &Timeline) -> Option<TickQ8> {
-        if !tl.valid {
-            return None;
-        }
-        let long_ago = TickQ8::from_tick(tl.anchor.tick.wrapping_sub(FAR_BEHIND as u32));
-        let lag = pos_diff(tl.anchor_pos, o.next_pos);
-        match tl.time_of(o.next_pos) {
-            Some(t) if lag <= 0 || signed_diff(t.tick, tl.anchor.tick) >= -FAR_BEHIND => Some(t),
-            _ if lag > 0 && lag as u32 <= CATCH_UP_UNITS => Some(long_ago),
-            _ if lag > 0 => {
-                o.align_to(tl.anchor_pos);
-                o.realigned = false;
-                tl.time_of(o.next_pos)
-            }
-            t => t,
-        }
-    }
-
-    #[test]
-    fn catch_up_time_is_the_option_form() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let edges = [
-            0u32,
-            1,
-            2,
-            255,
-            256,
-            383,
-            384,
-            385,
-            1 << 28,
-            1 << 31,
-            u32::MAX,
-        ];
-        for i in 0..200_000u32 {
-            let r = next();
-            let pick = |k: u64| -> u32 {
-                if (r >> k) & 3 == 0 {
-                    edges[(r >> (k + 2)) as usize % edges.len()]
-                } else {
-                    (r >> (k + 8)) as u32 >> ((r >> (k + 4)) & 31)
-                }
-            };
-            let mut tl = Timeline {
-                anchor: TickQ8 {
-                    tick: pick(0),
-                    frac: (r >> 40) as u8,
-                },
-                anchor_pos: pick(8),
-                slope: pick(16),
-                horizon: pick(24),
-                valid: i % 17 != 0,
-            };
-            if i % 3 == 0 {
-                tl.horizon = tl.anchor_pos.wrapping_add(pick(32) % 200);
-            }
-            let mut o = ClockOutput::new(
-                OutputConfig::new([Ppqn::P1, Ppqn::P4, Ppqn::P24][i as usize % 3]),
-                TickRate::new(1_000_000),
-            );
-            let back = next() as u32 >> (next() & 31);
-            o.next_pos = if i % 2 == 0 {
-                tl.anchor_pos.wrapping_sub(back)
-            } else {
-                tl.anchor_pos.wrapping_add(back)
-            };
-            let mut p = o;
-            let want = catch_up_reference(&mut o, &tl);
-            let got = p.catch_up_time(&tl);
-            let got = (got != NO_TIME).then_some(TickQ8 {
-                tick: (got >> 8) as u32,
-                frac: got as u8,
-            });
-            assert_eq!(got, want, "{tl:?} {o:?}");
-            assert_eq!(std::format!("{p:?}"), std::format!("{o:?}"));
-        }
     }
 }

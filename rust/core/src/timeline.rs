@@ -7,11 +7,9 @@
 //! confirms it, which bounds how far outputs coast when the input clock stops.
 //!
 //! Times and slopes here have 8 fractional tick bits (Q8) in 32-bit fields, not the Q32.32 of
-//! the tracker's loop, for AVR flash: 64-bit additions, comparisons, clamps and saturating
-//! products are long inline code on the 8-bit AVR. What needs more than 32 bits (the product in
-//! `time_of`, the quotients in `position_at` and `slope_for`) is a single call of the 64-bit
-//! multiply or divide routine, which the firmware links anyway (tick-rate conversions, the
-//! tracker); that measured smaller than splitting them into 32-bit pieces.
+//! the tracker's loop: the outputs read the timeline on every schedule, and 32-bit fields keep
+//! that cheap on the 8-bit AVR. Only the product in `time_of` and the quotients in
+//! `position_at` and `slope_for` need 64 bits.
 //!
 //! Q8 is ample for scheduling. The tracker re-anchors at every input pulse and its outputs are
 //! scheduled at most one beat (96 units, with the default coasting allowance) past the anchor;
@@ -95,44 +93,28 @@ pub fn slope_for(span_q32: u64, units: u32) -> u32 {
     }
 }
 
-/// [`Timeline::time_of`] as a 40-bit Q8 time (`tick << 8 | frac`), or [`NO_TIME`] (bit 40 set)
-/// for `None`. `extern "C"` so that the 8 bytes come back in registers on AVR (Rust's own ABI
-/// returns an `Option<TickQ8>` through memory): smaller callers.
-#[inline(never)]
-pub(crate) extern "C" fn time_q8(tl: &Timeline, pos: u32) -> u64 {
-    if !tl.valid || pos_diff(pos, tl.horizon) > 0 {
-        return NO_TIME;
-    }
-    let d = pos_diff(pos, tl.anchor_pos);
-    if tl.slope == 0 && d > 0 {
-        return NO_TIME;
-    }
-    // |d| ≤ 2³¹ and slope < 2³², so the Q8 offset fits i64 exactly.
-    let off = d as i64 * tl.slope as i64;
-    // Out of reach: off < −2³⁸ or off ≥ 2³⁸ (one addition and a test of the top bytes;
-    // wrapping, since off itself may lie within 2³⁸ of the i64 range's ends).
-    if (off.wrapping_add(REACH_Q8) as u64) >> 39 != 0 {
-        return NO_TIME;
-    }
-    // The anchor as a 40-bit Q8 time plus the offset; the tick wraps like any tick.
-    let anchor = ((tl.anchor.tick as u64) << 8) | tl.anchor.frac as u64;
-    anchor.wrapping_add(off as u64) & Q8_MASK
-}
-
-/// [`time_q8`]'s `None`.
-pub(crate) const NO_TIME: u64 = 1 << 40;
-/// The 40 bits of a Q8 time.
-const Q8_MASK: u64 = NO_TIME - 1;
-
 impl Timeline {
     /// The time at which `pos` is reached, or `None` when it is past the horizon, the tempo is
     /// unknown (then positions up to the anchor are due at the anchor, later ones unknown) or
     /// the time is 2³⁰ ticks or more from the anchor (−2³⁰ itself is kept): schedules stay
     /// within the unambiguous half of the wrapping `u32` tick range.
-    #[inline]
     pub fn time_of(&self, pos: u32) -> Option<TickQ8> {
-        let at = time_q8(self, pos);
-        (at >> 40 == 0).then_some(TickQ8 {
+        if !self.valid || pos_diff(pos, self.horizon) > 0 {
+            return None;
+        }
+        let d = pos_diff(pos, self.anchor_pos);
+        if self.slope == 0 && d > 0 {
+            return None;
+        }
+        // |d| ≤ 2³¹ and slope < 2³², so the Q8 offset fits i64 exactly.
+        let off = d as i64 * self.slope as i64;
+        if !(-REACH_Q8..REACH_Q8).contains(&off) {
+            return None;
+        }
+        // The anchor as a 40-bit Q8 time plus the offset; the tick wraps like any tick.
+        let anchor = ((self.anchor.tick as u64) << 8) | self.anchor.frac as u64;
+        let at = anchor.wrapping_add(off as u64);
+        Some(TickQ8 {
             tick: (at >> 8) as u32,
             frac: at as u8,
         })

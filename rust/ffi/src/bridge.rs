@@ -244,21 +244,21 @@ fn retune(det: &mut EdgeDetector, edge: EdgeConfig, last: f32, rate: TickRate, s
 }
 
 /// Bits of [`Bridge::process`]'s result and of [`Status::events`].
-pub mod bits {
+pub(crate) mod bits {
     /// Gate of CV output `i` is bit `i` (0–3).
-    pub const GATE_MASK: u32 = 0xF;
+    pub(crate) const GATE_MASK: u32 = 0xF;
     /// RESET output trigger is high.
-    pub const RESET_GATE: u32 = 1 << 4;
+    pub(crate) const RESET_GATE: u32 = 1 << 4;
     /// The transport runs (RUN output).
-    pub const RUN_GATE: u32 = 1 << 5;
+    pub(crate) const RUN_GATE: u32 = 1 << 5;
     /// An input pulse (CV clock edge or MIDI clock) was taken.
-    pub const INPUT_PULSE: u32 = 1 << 6;
+    pub(crate) const INPUT_PULSE: u32 = 1 << 6;
     /// MIDI messages are waiting for [`super::Bridge::pop_midi`].
-    pub const MIDI_PENDING: u32 = 1 << 7;
+    pub(crate) const MIDI_PENDING: u32 = 1 << 7;
     /// CV output `i` started a pulse: bit `8 + i`.
-    pub const FIRED_SHIFT: u32 = 8;
+    pub(crate) const FIRED_SHIFT: u32 = 8;
     /// A reset or start happened.
-    pub const RESET_EVENT: u32 = 1 << 12;
+    pub(crate) const RESET_EVENT: u32 = 1 << 12;
 }
 
 /// Capacity of the Bridge's MIDI out queue (messages).
@@ -277,7 +277,7 @@ pub struct Status {
     pub source: InputSource,
     /// The transport runs.
     pub running: bool,
-    /// Event bits seen since the previous status read ([`bits`]).
+    /// Event bits seen since the previous status read (the `bits` constants).
     pub events: u32,
     /// Beat count at the current sample (wraps).
     pub beat: u32,
@@ -557,7 +557,7 @@ impl Bridge {
         }
     }
 
-    /// One sample: the voltages of CLOCK, RESET and RUN (NaN/∞ read as 0 V). Returns [`bits`]:
+    /// One sample: the voltages of CLOCK, RESET and RUN (NaN/∞ read as 0 V). Returns the `bits` constants:
     /// output gates, RESET and RUN outputs, and whether MIDI is waiting.
     #[inline]
     pub fn process(&mut self, clock: f32, reset: f32, run: f32) -> u32 {
