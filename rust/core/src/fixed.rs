@@ -5,13 +5,14 @@
 //! All multiplications are split into 32 × 32 → 64-bit products, which AVR does reasonably well.
 
 use crate::time::Tick;
+use crate::timeline::TickQ8;
 
 /// One in Q0.32.
 pub const Q32_ONE: u64 = 1 << 32;
 
 /// A time with 32 fractional tick bits. Wraps exactly like [`Tick`] in its integer part.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FineTick(pub u64);
+pub struct FineTick(u64);
 
 impl FineTick {
     /// The exact time of a whole tick.
@@ -26,16 +27,13 @@ impl FineTick {
         (self.0 >> 32) as Tick
     }
 
-    /// The nearest whole tick.
+    /// This time rounded down to 1/256 tick (the timeline's resolution).
     #[inline]
-    pub const fn round(self) -> Tick {
-        (self.0.wrapping_add(1 << 31) >> 32) as Tick
-    }
-
-    /// The first whole tick at or after this time.
-    #[inline]
-    pub const fn ceil(self) -> Tick {
-        (self.0.wrapping_add(Q32_ONE - 1) >> 32) as Tick
+    pub const fn to_q8(self) -> TickQ8 {
+        TickQ8 {
+            tick: self.floor(),
+            frac: (self.0 >> 24) as u8,
+        }
     }
 
     /// This time moved by a signed Q32.32 amount.
@@ -87,15 +85,6 @@ pub const fn mul_gain(a: u32, b: u32) -> u32 {
     ((a as u64 * b as u64) >> 32) as u32
 }
 
-/// A Q0.32 gain for the ratio `num / den` (saturating at just under one).
-#[inline]
-pub const fn gain_ratio(num: u32, den: u32) -> u32 {
-    if den == 0 || num >= den {
-        return u32::MAX;
-    }
-    (((num as u64) << 32) / den as u64) as u32
-}
-
 /// log₂(x / 2¹⁶) in Q16 for `x` > 0 (`x` in Q16.16), by normalisation and repeated squaring.
 /// Returns `i32::MIN` for zero. Exact to about 2⁻¹⁶.
 pub const fn log2_q16(x: u32) -> i32 {
@@ -130,13 +119,10 @@ mod tests {
     fn fine_tick_rounding_and_wrap() {
         let t = FineTick::from_tick(u32::MAX).plus(Q32_ONE + (Q32_ONE / 2));
         assert_eq!(t.floor(), 0);
-        assert_eq!(t.round(), 1);
-        assert_eq!(t.ceil(), 1);
         assert_eq!(
             t.diff(FineTick::from_tick(u32::MAX)),
             (3 * Q32_ONE / 2) as i64
         );
-        assert_eq!(FineTick::from_tick(7).ceil(), 7);
     }
 
     #[test]
@@ -148,8 +134,6 @@ mod tests {
             -(5 * Q32_ONE as i64)
         );
         assert_eq!(mul_gain(half, half), 1 << 30);
-        assert_eq!(gain_ratio(1, 4), 1 << 30);
-        assert_eq!(gain_ratio(5, 4), u32::MAX);
         assert_eq!(
             mul_u_q32(u64::MAX, u32::MAX),
             u64::MAX - (u64::MAX >> 32) - 1

@@ -9,7 +9,7 @@
 //! The pieces, in signal order:
 //! - [`edge::EdgeDetector`]: Schmitt trigger + hold-off + sub-sample crossing time.
 //! - [`tracker::BeatTracker`]: a second-order DLL over pulse times with outlier handling.
-//! - [`timeline::Timeline`]: the tracked (or master) musical position as a function of time.
+//! - `timeline::Timeline`: the tracked (or master) musical position as a function of time.
 //! - [`output::ClockOutput`]: a phase-locked clock at any PPQN with offset and spacing.
 //! - [`external::ExternalClock`]: the external-clock path: tracker, timeline, housekeeping, a
 //!   24 PPQN MIDI clock and the run state (the firmware drives it directly).
@@ -23,14 +23,14 @@
 pub mod edge;
 pub mod engine;
 pub mod external;
-pub mod fixed;
-pub mod master;
+pub(crate) mod fixed;
+pub(crate) mod master;
 pub mod midi;
 pub mod output;
 pub mod ppqn;
 pub mod tempo;
 pub mod time;
-pub mod timeline;
+pub(crate) mod timeline;
 pub mod tracker;
 
 pub use engine::{ClockEngine, EngineConfig, Source, StartAlign};

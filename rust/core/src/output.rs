@@ -1,4 +1,4 @@
-//! [`ClockOutput`]: one clock at any PPQN, phase-locked to a [`Timeline`].
+//! [`ClockOutput`]: one clock at any PPQN, phase-locked to a `Timeline`.
 //!
 //! An output fires when the timeline reaches its next position (a multiple of its PPQN's unit),
 //! moved by its latency offset. It never re-fires a position and never skips one, so every beat
@@ -135,7 +135,7 @@ impl ClockOutput {
     }
 
     /// Recompute the due time from the timeline. Call after the timeline changes.
-    pub fn refresh(&mut self, tl: &Timeline) {
+    pub(crate) fn refresh(&mut self, tl: &Timeline) {
         let Some(t) = self.catch_up_time(tl) else {
             self.due = None;
             return;
@@ -193,7 +193,7 @@ impl ClockOutput {
 
     /// Fire if due at `now`; returns true when a pulse starts. At most one pulse per call.
     #[inline]
-    pub fn poll(&mut self, now: Tick, tl: &Timeline) -> bool {
+    pub(crate) fn poll(&mut self, now: Tick, tl: &Timeline) -> bool {
         match self.due {
             Some(d) if is_due(now, d) => {
                 self.fire(now, tl);

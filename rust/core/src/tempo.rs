@@ -3,9 +3,14 @@
 use crate::fixed::log2_q16;
 use crate::ppqn::Ppqn;
 use crate::time::TickRate;
-use crate::tracker::{MAX_BPM, MIN_BPM};
 
-/// A tempo in milli-BPM limited to the supported `MIN_BPM..=MAX_BPM`.
+/// Highest tempo accepted, in BPM (faster intervals are treated as spurious). Leaves headroom
+/// above the 3000 BPM the engine promises, so a jittery 3000 BPM clock is still followed.
+pub const MAX_BPM: u32 = 4000;
+/// Lowest tempo accepted, in BPM (longer gaps restart acquisition).
+pub const MIN_BPM: u32 = 1;
+
+/// A tempo in milli-BPM limited to the supported [`MIN_BPM`]`..=`[`MAX_BPM`].
 pub fn clamp_milli_bpm(milli_bpm: u32) -> u32 {
     milli_bpm.clamp(MIN_BPM * 1000, MAX_BPM * 1000)
 }
@@ -22,9 +27,9 @@ pub fn milli_bpm_from_period(period_q32: u64, ppqn: Ppqn, rate: TickRate) -> u32
     (num / den).min(u32::MAX as u64) as u32
 }
 
-/// Ticks per position unit (1/96 beat) in Q24.8, the [`crate::timeline::Timeline`] slope, at a
+/// Ticks per position unit (1/96 beat) in Q24.8, the timeline's slope, at a
 /// tempo in milli-BPM (0 for 0 BPM), rounded to the nearest 1/256 tick. Tempi are clamped to the
-/// tracker's `MIN_BPM..=MAX_BPM`, which keeps the result below 2³¹: at most 7 680 000 ticks
+/// supported [`MIN_BPM`]`..=`[`MAX_BPM`], which keeps the result below 2³¹: at most 7 680 000 ticks
 /// per unit (1 BPM at [`TickRate::MAX`]).
 pub fn unit_period_from_milli_bpm(milli_bpm: u32, rate: TickRate) -> u32 {
     if milli_bpm == 0 {

@@ -4,7 +4,7 @@
 //! Per accepted pulse at time `t` with prediction `t1` and period `P`:
 //! `e = t − t1; t0 = t1; t1 = t0 + P + b·e; P += c·e` with `b = √2·ω`, `c = ω²`.
 //! Setting `t0` to the *prediction* keeps the musical position continuous at every update (only
-//! the slope of the [`Timeline`] changes), which is what lets outputs run without bursts.
+//! the slope of the timeline changes), which is what lets outputs run without bursts.
 //!
 //! What it adds to the plain DLL, and why:
 //! - **Least-squares acquisition**: after a (re-)seed the gains follow the growing-memory α-β
@@ -27,8 +27,9 @@
 
 use crate::fixed::{mul_gain, mul_i_q32, FineTick, Q32_ONE};
 use crate::ppqn::{ceil_to_multiple, Ppqn};
+use crate::tempo::{MAX_BPM, MIN_BPM};
 use crate::time::{ticks_between, Tick, TickRate};
-use crate::timeline::{pos_diff, TickQ8, Timeline};
+use crate::timeline::{pos_diff, Timeline};
 
 /// Upper bound of the locked ω per pulse (0.5): keeps the locked loop well damped.
 pub const OMEGA_MAX: u32 = 1 << 31;
@@ -52,11 +53,6 @@ const RESPONSE_TABLE: [u32; 9] = [
 ];
 /// Default response: per-beat ω ≈ 0.15, a time constant of about 6.5 beats.
 pub const DEFAULT_RESPONSE: u8 = 162;
-/// Highest tempo accepted, in BPM (faster intervals are treated as spurious). Leaves headroom
-/// above the 3000 BPM the engine promises, so a jittery 3000 BPM clock is still followed.
-pub const MAX_BPM: u32 = 4000;
-/// Lowest tempo accepted, in BPM (longer gaps restart acquisition).
-pub const MIN_BPM: u32 = 1;
 /// Consecutive same-sign outliers that restart the loop from the real pulses.
 const OUTLIER_RUN: u8 = 3;
 /// Consecutive inliers needed for [`LockState::Locked`].
@@ -695,14 +691,11 @@ impl BeatTracker {
 
     /// The position timeline for the outputs.
     ///
-    /// The timeline is Q8 (see [`crate::timeline`]): the anchor is `t0` and the slope the
+    /// The timeline is Q8 (see the `timeline` module): the anchor is `t0` and the slope the
     /// segment `t1 − t0` over one pulse's units, both rounded down to 1/256 tick.
-    pub fn timeline(&self) -> Timeline {
+    pub(crate) fn timeline(&self) -> Timeline {
         let valid = self.state != LockState::Stopped;
-        let anchor = TickQ8 {
-            tick: self.t0.floor(),
-            frac: (self.t0.0 >> 24) as u8,
-        };
+        let anchor = self.t0.to_q8();
         if !self.has_period {
             return Timeline {
                 anchor,
