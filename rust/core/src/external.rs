@@ -249,10 +249,13 @@ impl ExternalClock {
     fn refresh(&mut self) {
         self.tl = match self.master {
             Some(tl) => tl,
-            None => Timeline {
-                valid: !self.stale,
-                ..self.tracker.timeline()
-            },
+            None => {
+                let tl = self.tracker.timeline();
+                Timeline {
+                    valid: tl.valid && !self.stale,
+                    ..tl
+                }
+            }
         };
         self.midi.refresh(&self.tl);
     }
