@@ -431,12 +431,11 @@ void test_master_midi_out() {
 	tactus_bridge_reset(r.b);
 	r.run_silent(8.5);
 	CHECK(r.midi_find(0xF2, 8.0) < 0);
-	// Continue option: RUN sends 0xFB.
-	r.flag(TACTUS_FLAG_RUN_CONTINUES, true);
+	// The RUN button always starts from beat 1 (the RUN-rise option is about the RUN input).
 	tactus_bridge_toggle_run(r.b);
 	r.run_silent(9.0);
-	CHECK(r.midi_find(0xFB, 8.5) >= 0);
-	CHECK(r.midi_find(0xFA, 8.5) < 0);
+	CHECK(r.midi_find(0xFA, 8.5) >= 0);
+	CHECK(r.midi_find(0xFB, 8.5) < 0);
 	// Tempo knob: 150 BPM → 800 samples per clock.
 	r.s.master_bpm = 150.f;
 	r.apply();
@@ -458,12 +457,37 @@ void test_run_gate() {
 	size_t n0 = r.fired[3].size();
 	for (int i = 0; i < 48000; i++) r.step(0.f, 0.f, NAN);
 	CHECK(r.fired[3].size() == n0);
+	// A RUN rise alone resumes the count: Continue, and no RESET out.
 	uint64_t up = r.n;
 	for (int i = 0; i < 48000; i++) r.step(0.f, 0.f, 10.f);
 	CHECK(r.status().running == 1);
-	CHECK(r.midi_count(0xFA, 0, 10) == 1);
-	CHECK(!r.reset_edges.empty() && r.reset_edges.back() == up);
+	CHECK(r.midi_count(0xFB, 0, 10) == 1 && r.midi_count(0xFA, 0, 10) == 0);
+	CHECK(r.reset_edges.empty());
 	CHECK(r.count(0, up / r.sr, r.t()) == 2);
+	for (int i = 0; i < 4800; i++) r.step(0.f, 0.f, 0.f);
+	CHECK(r.status().running == 0);
+	// A RESET 1 ms before the RUN rise: a start from beat 1 (Start), one RESET out, with beat 1.
+	for (int i = 0; i < 48; i++) r.step(0.f, 10.f, 0.f);
+	uint64_t up2 = r.n;
+	for (int i = 0; i < 24000; i++) r.step(0.f, 0.f, 10.f);
+	CHECK(r.midi_count(0xFA, up2 / r.sr - 0.01, r.t()) == 1);
+	CHECK_MSG(r.reset_edges.size() == 1 && r.reset_edges[0] == up2, "%zu RESET out edges", r.reset_edges.size());
+	CHECK(!r.fired[0].empty() && r.count(0, up2 / r.sr, up2 / r.sr + 0.0001) == 1);
+	for (int i = 0; i < 4800; i++) r.step(0.f, 0.f, 0.f);
+	// A RESET 1 ms after the RUN rise: a start as well.
+	uint64_t up3 = r.n;
+	for (int i = 0; i < 48; i++) r.step(0.f, 0.f, 10.f);
+	for (int i = 0; i < 24000; i++) r.step(0.f, i < 48 ? 10.f : 0.f, 10.f);
+	CHECK(r.midi_count(0xFA, up3 / r.sr - 0.001, r.t()) == 1);
+	CHECK(r.reset_edges.size() == 2);
+	for (int i = 0; i < 4800; i++) r.step(0.f, 0.f, 0.f);
+	// "RUN rise always restarts": a rise alone is a start.
+	r.flag(TACTUS_FLAG_RUN_RESTARTS, true);
+	uint64_t up4 = r.n;
+	for (int i = 0; i < 4800; i++) r.step(0.f, 0.f, 10.f);
+	CHECK(r.midi_count(0xFA, up4 / r.sr - 0.001, r.t()) == 1 && r.midi_count(0xFB, up4 / r.sr - 0.001, r.t()) == 0);
+	CHECK(r.reset_edges.size() == 3 && r.reset_edges.back() == up4);
+	r.flag(TACTUS_FLAG_RUN_RESTARTS, false);
 	for (int i = 0; i < 4800; i++) r.step(0.f, 0.f, 0.f);
 	CHECK(r.status().running == 0);
 	// Unpatching RUN means running again.
@@ -526,7 +550,8 @@ void test_midi_in_source() {
 	const uint8_t stream[] = {0x90, 0xF8, 0x3C, 0x40, 0x3E, 0xF8, 0x40};
 	tactus_bridge_midi_in(q.b, stream, sizeof stream);
 	CHECK(q.status().lock_state == TACTUS_LOCK_ACQUIRING);
-	CHECK(q.step(0.f) & TACTUS_OUT_RUN);
+	// MIDI drives the transport: stopped until its first Start.
+	CHECK(!(q.step(0.f) & TACTUS_OUT_RUN));
 	// MIDI while the CV clock is the source is ignored.
 	q.flag(TACTUS_FLAG_CLOCK_PATCHED, true);
 	tactus_bridge_midi_in(q.b, &stop, 1);

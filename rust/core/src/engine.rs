@@ -26,6 +26,9 @@ pub const UNITS_PER_SIXTEENTH: u32 = UNITS_PER_BEAT / 4;
 const MIDI_UNITS: u32 = UNITS_PER_BEAT / 24;
 /// Capacity of the MIDI output queue.
 const MIDI_QUEUE: usize = 8;
+/// Set in [`ClockEngine::poll`]'s result when the outputs reach the beat that a start or a
+/// reset made beat 1 (a RESET output fires with it).
+pub const BEAT_ONE: u32 = 1 << 31;
 
 /// Where the tempo comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +96,11 @@ pub struct ClockEngine<const N: usize> {
     outputs: [ClockOutput; N],
     midi_enabled: bool,
     song_pos: u32,
+    /// Where a MIDI receiver stands while stopped: where our Stop, Start or Song Position left
+    /// it. Continue sends Song Position first when it resumes anywhere else.
+    receiver_pos: u32,
+    /// The position a start or reset made beat 1, until the outputs reach it.
+    beat_one: Option<u32>,
     queue: Deque<ClockMessage, MIDI_QUEUE>,
     midi_dropped: u32,
 }
@@ -100,6 +108,7 @@ pub struct ClockEngine<const N: usize> {
 impl<const N: usize> ClockEngine<N> {
     /// An engine with the given outputs, running, following external pulses.
     pub fn new(cfg: EngineConfig, outputs: [OutputConfig; N], now: Tick) -> Self {
+        const { assert!(N < 31, "bit 31 of poll's result is BEAT_ONE") };
         let rate = cfg.rate;
         let mut clock = ExternalClock::new(rate, cfg.input_ppqn, now);
         clock.set_midi_offset(cfg.midi_offset_us, rate);
@@ -113,6 +122,8 @@ impl<const N: usize> ClockEngine<N> {
             outputs: outputs.map(|c| ClockOutput::new(c, rate)),
             midi_enabled: true,
             song_pos: 0,
+            receiver_pos: 0,
+            beat_one: None,
             queue: Deque::new(),
             midi_dropped: 0,
         };
@@ -287,6 +298,7 @@ impl<const N: usize> ClockEngine<N> {
         self.clock.set_running(true);
         self.anchor(now, 0, align);
         self.song_pos = 0;
+        self.beat_one = Some(0);
         self.announce(0, ClockMessage::Start);
     }
 
@@ -307,6 +319,9 @@ impl<const N: usize> ClockEngine<N> {
                 ceil_to_multiple(p.wrapping_add(1), MIDI_UNITS)
             }
         };
+        // The receiver has counted every clock sent so far.
+        self.receiver_pos = self.clock.next_clock_pos();
+        self.beat_one = None;
         self.push_midi(ClockMessage::Stop);
     }
 
@@ -317,6 +332,11 @@ impl<const N: usize> ClockEngine<N> {
         }
         self.clock.set_running(true);
         let pos = self.song_pos;
+        if pos != self.receiver_pos {
+            // Song Position counts 16ths: a resume between two 16ths is sent as the one before.
+            let sixteenths = (pos / UNITS_PER_SIXTEENTH).min(0x3FFF) as u16;
+            self.push_midi(ClockMessage::SongPosition(sixteenths));
+        }
         let align = match self.source {
             Source::External => StartAlign::NextPulse,
             Source::Master => StartAlign::Now,
@@ -331,8 +351,9 @@ impl<const N: usize> ClockEngine<N> {
     pub fn reset(&mut self, now: Tick) {
         if !self.clock.running() {
             self.song_pos = 0;
-            if self.cfg.spp_on_reset {
+            if self.cfg.spp_on_reset && self.midi_enabled {
                 self.push_midi(ClockMessage::SongPosition(0));
+                self.receiver_pos = 0;
             }
             return;
         }
@@ -356,6 +377,7 @@ impl<const N: usize> ClockEngine<N> {
             self.anchor(now, 0, align);
         }
         self.song_pos = 0;
+        self.beat_one = Some(0);
         self.announce(0, ClockMessage::Start);
     }
 
@@ -396,8 +418,9 @@ impl<const N: usize> ClockEngine<N> {
         }
     }
 
-    /// Advance to `now`: returns a bit per CV output that starts a pulse now (bit i = output i).
-    /// MIDI messages due now are queued for [`ClockEngine::pop_midi`].
+    /// Advance to `now`: returns a bit per CV output that starts a pulse now (bit i = output i),
+    /// and [`BEAT_ONE`] when that pulse is the beat a start or reset made beat 1. MIDI messages
+    /// due now are queued for [`ClockEngine::pop_midi`].
     ///
     /// Call it at least every 2²⁸ ticks (22 s at Rack's rate, 134 s on the chip); a longer gap is
     /// treated as a stalled host (outputs rejoin the grid), and gaps near 2³¹ ticks cannot be
@@ -431,6 +454,11 @@ impl<const N: usize> ClockEngine<N> {
             for (i, o) in self.outputs.iter_mut().enumerate() {
                 if o.poll(now, &tl) {
                     fired |= 1 << i;
+                    let pos = o.next_pos().wrapping_sub(o.config().ppqn.units());
+                    if self.beat_one == Some(pos) {
+                        self.beat_one = None;
+                        fired |= BEAT_ONE;
+                    }
                 }
             }
         }
@@ -525,5 +553,66 @@ impl<const N: usize> ClockEngine<N> {
     /// MIDI messages lost because the caller did not drain the queue.
     pub fn midi_dropped(&self) -> u32 {
         self.midi_dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RATE: TickRate = TickRate::new(1_000_000);
+
+    #[test]
+    fn a_clock_patched_over_a_fresh_master_counts_from_its_first_pulse() {
+        // The Rack module starts on the master tempo and switches to a CV clock before any
+        // pulse: the clock's first pulse is beat 0, not wherever an unanchored timeline would
+        // put it.
+        let mut e = ClockEngine::new(EngineConfig::new(RATE, Ppqn::P4), [], 0);
+        e.set_source(Source::Master, 0);
+        e.set_input_ppqn(Ppqn::P1);
+        e.set_source(Source::External, 0);
+        assert_eq!(e.beat_position(0), None, "no clock yet: no position");
+        assert_eq!(e.on_pulse(100_000), PulseVerdict::First);
+        assert_eq!(e.beat_position(100_000), Some((0, 0)));
+        e.on_pulse(600_000);
+        assert_eq!(e.beat_position(600_000), Some((1, 0)));
+    }
+
+    #[test]
+    fn continue_sends_song_position_only_when_the_receiver_is_elsewhere() {
+        extern crate std;
+        use std::vec::Vec;
+        /// Poll every 100 ticks from `from` to `until`; the messages queued meanwhile.
+        fn run(e: &mut ClockEngine<0>, from: Tick, until: Tick) -> Vec<ClockMessage> {
+            let mut v = Vec::new();
+            for now in (from..until).step_by(100) {
+                e.poll(now);
+                while let Some(m) = e.pop_midi() {
+                    v.push(m);
+                }
+            }
+            v
+        }
+        let mut e = ClockEngine::new(EngineConfig::new(RATE, Ppqn::P4), [], 0);
+        e.set_source(Source::Master, 0);
+        run(&mut e, 0, 1_234_500);
+        e.stop(1_234_500);
+        assert_eq!(e.pop_midi(), Some(ClockMessage::Stop));
+        // Stop and continue: the receiver is where it stopped, no Song Position.
+        run(&mut e, 1_234_500, 2_000_000);
+        e.cont(2_000_000);
+        let msgs = run(&mut e, 2_000_000, 2_100_000);
+        assert!(!msgs
+            .iter()
+            .any(|m| matches!(m, ClockMessage::SongPosition(_))));
+        assert_eq!(msgs.first(), Some(&ClockMessage::Continue));
+        // A Song Position received while stopped moves our position: Continue sends it first.
+        e.stop(2_100_000);
+        e.song_position(16);
+        run(&mut e, 2_100_000, 2_150_000);
+        e.cont(2_150_000);
+        let msgs = run(&mut e, 2_150_000, 2_300_000);
+        assert_eq!(msgs.first(), Some(&ClockMessage::SongPosition(16)));
+        assert_eq!(msgs.get(1), Some(&ClockMessage::Continue));
     }
 }

@@ -35,8 +35,9 @@
 // [`TactusSettings::flags`]: send Song Position 0 on a reset while stopped.
 #define TACTUS_FLAG_SPP_ON_RESET (1 << 4)
 
-// [`TactusSettings::flags`]: RUN going high sends Continue (resume) instead of Start.
-#define TACTUS_FLAG_RUN_CONTINUES (1 << 5)
+// [`TactusSettings::flags`]: every RUN rise restarts from beat 1 (MIDI Start). Off: a RUN rise
+// resumes the count (MIDI Continue) unless a RESET comes within 2 ms of it.
+#define TACTUS_FLAG_RUN_RESTARTS (1 << 5)
 
 // [`TactusSettings::pulse_width`]: 1 ms.
 #define TACTUS_PULSE_1MS 0
@@ -99,6 +100,9 @@
 
 // [`TactusStatus::events`]: a reset or start happened.
 #define TACTUS_OUT_RESET_EVENT (1 << 12)
+
+// A RUN rise and a RESET this close together (either order) are a start from beat 1.
+#define RUN_RESET_WINDOW_US 2000
 
 // An opaque Bridge instance; create with [`tactus_bridge_new`], destroy with
 // [`tactus_bridge_free`].

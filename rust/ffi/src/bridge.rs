@@ -12,11 +12,11 @@
 
 use heapless::Deque;
 use tactus_core::edge::{EdgeConfig, EdgeDetector};
-use tactus_core::engine::{ClockEngine, EngineConfig, Source, StartAlign};
+use tactus_core::engine::{ClockEngine, EngineConfig, Source, StartAlign, BEAT_ONE};
 use tactus_core::midi::{ClockMessage, MidiClockDecoder};
 use tactus_core::output::OutputConfig;
 use tactus_core::tempo::voct_microvolts;
-use tactus_core::time::is_due;
+use tactus_core::time::{is_due, ticks_between};
 use tactus_core::tracker::{LockState, DEFAULT_RESPONSE};
 use tactus_core::{Ppqn, Tick, TickRate};
 
@@ -37,6 +37,8 @@ pub(crate) const FALLBACK_SAMPLE_RATE: u32 = 48_000;
 pub(crate) const POLL_EVERY_SAMPLES: u32 = 32;
 /// Length of the RESET output trigger (µs).
 pub(crate) const RESET_TRIGGER_US: u32 = 1_000;
+/// A RUN rise and a RESET this close together (either order) are a start from beat 1.
+pub const RUN_RESET_WINDOW_US: u32 = 2_000;
 /// Smallest distance between two pulses of one CV output (µs).
 pub(crate) const OUTPUT_MIN_SPACING_US: u32 = 100;
 
@@ -194,8 +196,9 @@ pub struct Config {
     pub midi_out: bool,
     /// Send Song Position 0 on a reset while stopped.
     pub spp_on_reset: bool,
-    /// RUN going high sends Continue (resume) instead of Start (from beat 0).
-    pub run_continues: bool,
+    /// Every RUN rise restarts from beat 1 (MIDI Start). Off (default): a RUN rise resumes the
+    /// count (MIDI Continue) unless a RESET comes within [`RUN_RESET_WINDOW_US`] of it.
+    pub run_restarts: bool,
 }
 
 impl Default for Config {
@@ -214,7 +217,7 @@ impl Default for Config {
             midi_in: false,
             midi_out: false,
             spp_on_reset: true,
-            run_continues: false,
+            run_restarts: false,
         }
     }
 }
@@ -305,7 +308,13 @@ pub struct Bridge {
     clock_v: f32,
     reset_v: f32,
     run_high: bool,
+    /// The run level the transport last followed: the RUN gate when patched, else high except
+    /// on MIDI IN, where MIDI Start/Stop/Continue drive the transport.
     run_level: bool,
+    /// When the last RESET (input or button) came: a RUN rise this soon after it is a start.
+    last_reset: Option<Tick>,
+    /// A RESET out for a reset while stopped, unless a start takes it over first.
+    reset_out_at: Option<Tick>,
     decoder: MidiClockDecoder,
     reset_out: bool,
     reset_until: Tick,
@@ -351,6 +360,8 @@ impl Bridge {
             reset_v: 0.0,
             run_high: false,
             run_level: true,
+            last_reset: None,
+            reset_out_at: None,
             decoder: MidiClockDecoder::new(),
             reset_out: false,
             reset_until: 0,
@@ -449,6 +460,11 @@ impl Bridge {
             }
         }
         self.decoder = MidiClockDecoder::new();
+        if to == InputSource::Midi && !self.cfg.run_patched {
+            // MIDI drives the transport: stopped until its first Start (or Continue).
+            self.engine.set_running_silently(false);
+            self.run_level = false;
+        }
         self.source = to;
     }
 
@@ -486,24 +502,47 @@ impl Bridge {
         self.events |= bits::RESET_EVENT;
     }
 
+    /// A reset: while running, beat 1 comes with the pulse the reset belongs to and RESET out
+    /// fires with it (see [`Bridge::process`]). While stopped, RESET out waits out
+    /// [`RUN_RESET_WINDOW_US`]: a RUN rise within it makes this a start, and RESET out then
+    /// fires with beat 1 instead.
     fn do_reset(&mut self, at: Tick) {
         self.dirty = true;
+        self.last_reset = Some(at);
+        let running = self.engine.running();
         self.engine.reset(at);
-        self.trigger_reset_out(at);
+        if !running {
+            let window = self.rate.ticks_from_micros(RUN_RESET_WINDOW_US);
+            self.reset_out_at = Some(at.wrapping_add(window));
+        }
     }
 
+    /// Start from beat 1 (MIDI Start); RESET out fires with that beat.
     fn start(&mut self, at: Tick, align: StartAlign) {
         self.dirty = true;
-        if self.cfg.run_continues {
-            self.engine.cont(at);
+        let align = if self.source == InputSource::Master {
+            StartAlign::Now
         } else {
-            let align = if self.source == InputSource::Master {
-                StartAlign::Now
-            } else {
-                align
-            };
-            self.engine.start(at, align);
-            self.trigger_reset_out(at);
+            align
+        };
+        self.engine.start(at, align);
+        self.reset_out_at = None;
+    }
+
+    /// RUN went high: a start from beat 1 when a RESET came with it (within
+    /// [`RUN_RESET_WINDOW_US`]; a RESET just after the rise turns it into one too, see
+    /// [`ClockEngine::reset`]) or when [`Config::run_restarts`] is set, else the count resumes
+    /// (MIDI Continue).
+    fn run_rise(&mut self, at: Tick) {
+        let window = self.rate.ticks_from_micros(RUN_RESET_WINDOW_US);
+        let with_reset = self
+            .last_reset
+            .is_some_and(|r| ticks_between(r, at) <= window);
+        if self.cfg.run_restarts || with_reset {
+            self.start(at, StartAlign::NextPulse);
+        } else {
+            self.dirty = true;
+            self.engine.cont(at);
         }
     }
 
@@ -512,8 +551,8 @@ impl Bridge {
         self.do_reset(self.now);
     }
 
-    /// RUN button: stop when running, else start (or continue, see [`Config::run_continues`]);
-    /// on an external clock a start makes the next beat beat 0.
+    /// RUN button: stop when running, else start from beat 1; on an external clock the next
+    /// beat becomes beat 1.
     pub fn toggle_run(&mut self) {
         let now = self.now;
         self.dirty = true;
@@ -524,14 +563,19 @@ impl Bridge {
         }
     }
 
-    /// Set the transport state without MIDI or re-alignment (restoring a saved patch).
+    /// Set the transport state without MIDI or re-alignment (restoring a saved patch). Ignored
+    /// while MIDI IN drives the transport (MIDI source, RUN unpatched): it waits for a Start.
     pub fn set_running(&mut self, running: bool) {
+        if self.source == InputSource::Midi && !self.cfg.run_patched {
+            return;
+        }
         self.dirty = true;
         self.engine.set_running_silently(running);
     }
 
     /// MIDI input bytes (one message or a fragment of a stream), taken at the current sample.
-    /// Ignored unless MIDI is the active source.
+    /// Ignored unless MIDI is the active source. Start, Stop and Continue drive the transport,
+    /// except with RUN patched: then the RUN gate alone does, and a Start only resets to beat 1.
     pub fn midi_in(&mut self, bytes: &[u8]) {
         if self.source != InputSource::Midi {
             return;
@@ -545,10 +589,9 @@ impl Bridge {
                     self.engine.on_pulse(now);
                     self.events |= bits::INPUT_PULSE;
                 }
-                Some(ClockMessage::Start) => {
-                    self.engine.start(now, StartAlign::NextPulse);
-                    self.trigger_reset_out(now);
-                }
+                Some(ClockMessage::Start) if self.cfg.run_patched => self.do_reset(now),
+                Some(ClockMessage::Start) => self.start(now, StartAlign::NextPulse),
+                Some(ClockMessage::Continue | ClockMessage::Stop) if self.cfg.run_patched => {}
                 Some(ClockMessage::Continue) => self.engine.cont(now),
                 Some(ClockMessage::Stop) => self.engine.stop(now),
                 Some(ClockMessage::SongPosition(p)) => self.engine.song_position(p),
@@ -575,13 +618,14 @@ impl Bridge {
             }
             self.run_high
         } else {
-            true
+            // Unpatched: running, except that MIDI IN drives its own transport.
+            self.source != InputSource::Midi
         };
         if level != self.run_level {
             self.run_level = level;
             if level {
                 if !self.engine.running() {
-                    self.start(now, StartAlign::NextPulse);
+                    self.run_rise(now);
                 }
             } else {
                 self.dirty = true;
@@ -606,7 +650,10 @@ impl Bridge {
         if due {
             self.dirty = false;
             let fired = self.engine.poll(now);
-            out |= fired << bits::FIRED_SHIFT;
+            if fired & BEAT_ONE != 0 {
+                self.trigger_reset_out(now);
+            }
+            out |= (fired & bits::GATE_MASK) << bits::FIRED_SHIFT;
             self.last_poll = now;
             self.wake = self.engine.next_due();
             while let Some(m) = self.engine.pop_midi() {
@@ -622,6 +669,10 @@ impl Bridge {
             }
             self.gates = gates;
             out |= gates;
+        }
+        if self.reset_out_at.is_some_and(|t| is_due(now, t)) {
+            self.reset_out_at = None;
+            self.trigger_reset_out(now);
         }
         if self.reset_out {
             if is_due(now, self.reset_until) {

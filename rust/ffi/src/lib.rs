@@ -40,8 +40,9 @@ pub const TACTUS_FLAG_MIDI_IN: u32 = 1 << 2;
 pub const TACTUS_FLAG_MIDI_OUT: u32 = 1 << 3;
 /// [`TactusSettings::flags`]: send Song Position 0 on a reset while stopped.
 pub const TACTUS_FLAG_SPP_ON_RESET: u32 = 1 << 4;
-/// [`TactusSettings::flags`]: RUN going high sends Continue (resume) instead of Start.
-pub const TACTUS_FLAG_RUN_CONTINUES: u32 = 1 << 5;
+/// [`TactusSettings::flags`]: every RUN rise restarts from beat 1 (MIDI Start). Off: a RUN rise
+/// resumes the count (MIDI Continue) unless a RESET comes within 2 ms of it.
+pub const TACTUS_FLAG_RUN_RESTARTS: u32 = 1 << 5;
 
 /// [`TactusSettings::pulse_width`]: 1 ms.
 pub const TACTUS_PULSE_1MS: u32 = 0;
@@ -182,7 +183,7 @@ fn settings_from_config(c: &Config) -> TactusSettings {
         (c.midi_in, TACTUS_FLAG_MIDI_IN),
         (c.midi_out, TACTUS_FLAG_MIDI_OUT),
         (c.spp_on_reset, TACTUS_FLAG_SPP_ON_RESET),
-        (c.run_continues, TACTUS_FLAG_RUN_CONTINUES),
+        (c.run_restarts, TACTUS_FLAG_RUN_RESTARTS),
     ] {
         if on {
             flags |= bit;
@@ -241,7 +242,7 @@ pub fn config_from_settings(s: &TactusSettings) -> Config {
         midi_in: s.flags & TACTUS_FLAG_MIDI_IN != 0,
         midi_out: s.flags & TACTUS_FLAG_MIDI_OUT != 0,
         spp_on_reset: s.flags & TACTUS_FLAG_SPP_ON_RESET != 0,
-        run_continues: s.flags & TACTUS_FLAG_RUN_CONTINUES != 0,
+        run_restarts: s.flags & TACTUS_FLAG_RUN_RESTARTS != 0,
     }
 }
 
@@ -499,7 +500,7 @@ mod tests {
             .input_level,
             InputLevel::Rack
         );
-        assert!(!c.clock_patched && !c.midi_out && !c.run_continues);
+        assert!(!c.clock_patched && !c.midi_out && !c.run_restarts);
     }
 
     #[test]
