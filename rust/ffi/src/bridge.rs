@@ -972,4 +972,88 @@ mod tests {
         assert_ne!(b.process(0.3, 0.3, 0.0) & bits::INPUT_PULSE, 0);
         assert_ne!(b.status().events & bits::RESET_EVENT, 0);
     }
+
+    /// A sequencer on CLOCK (4 PPQN, 120 BPM, 10 ms pulses) and RUN: `gate(k)` says whether
+    /// RUN is high at input pulse `k` (pulses only come while it is), `reset(k)` whether a
+    /// RESET trigger comes with pulse `k`. Returns, per output, the input-pulse index each
+    /// output pulse coincided with (None: between pulses), and the MIDI transport bytes sent.
+    fn sequencer(
+        b: &mut Bridge,
+        pulses: u64,
+        gate: impl Fn(u64) -> bool,
+        reset: impl Fn(u64) -> bool,
+    ) -> ([Vec<Option<u64>>; 4], Vec<u8>) {
+        let period = 6_000u64; // samples per 16th at 120 BPM, 48 kHz
+        let mut fired: [Vec<Option<u64>>; 4] = Default::default();
+        let mut transport = Vec::new();
+        for n in 0..pulses * period {
+            let (k, phase) = (n / period, n % period);
+            let running = gate(k);
+            let clock = if running && phase < 480 { 10.0 } else { 0.0 };
+            let rst = if reset(k) && phase < 48 { 10.0 } else { 0.0 };
+            let out = b.process(clock, rst, if running { 10.0 } else { 0.0 });
+            for (i, f) in fired.iter_mut().enumerate() {
+                if out & (1 << (bits::FIRED_SHIFT + i as u32)) != 0 {
+                    f.push((phase == 0).then_some(k));
+                }
+            }
+            while let Some((m, _)) = b.pop_midi() {
+                if m[0] != 0xF8 {
+                    transport.push(m[0]);
+                }
+            }
+        }
+        (fired, transport)
+    }
+
+    #[test]
+    fn run_resumes_the_count_and_run_with_reset_restarts() {
+        let mut b = Bridge::new(48_000.0);
+        b.configure(&Config {
+            clock_patched: true,
+            run_patched: true,
+            midi_out: true,
+            ..Config::default()
+        });
+        // Run 4 beats, stop after pulse 17 (the second 16th of beat 4), resume at pulse 30.
+        let gate = |k: u64| k <= 17 || k >= 30;
+        let (fired, transport) = sequencer(&mut b, 48, gate, |_| false);
+        // Pulse 0 is high from the first sample, so no edge: pulse 1 is the first pulse and beat
+        // 1; beats on pulses 1, 5, … 17. The count resumes where it stopped: the
+        // pulse at 30 is the sequencer's step 18, the third 16th of its beat, so the 1-PPQN
+        // output stays on the sequencer's beats, three pulses later (a restart would put beat 1
+        // on pulse 30 itself, half a beat off).
+        let beats: Vec<Option<u64>> = fired[0].clone();
+        assert_eq!(
+            &beats[..5],
+            &[Some(1), Some(5), Some(9), Some(13), Some(17)]
+        );
+        let after: Vec<Option<u64>> = beats.iter().copied().filter(|k| k >= &Some(30)).collect();
+        assert_eq!(after, [Some(33), Some(37), Some(41), Some(45)], "{beats:?}");
+        // The 4-PPQN output resumes with the first pulse, not before it.
+        let sixteenths: Vec<Option<u64>> = fired[2]
+            .iter()
+            .copied()
+            .filter(|k| k >= &Some(18))
+            .collect();
+        assert_eq!(sixteenths.first(), Some(&Some(30)), "{:?}", fired[2]);
+        // Stop, Continue: no Song Position, as the receiver stopped where the count resumes.
+        assert_eq!(transport, [0xFC, 0xFB]);
+
+        // The same with a RESET on the resumed pulse: a start, beat 1 on that pulse.
+        let mut b = Bridge::new(48_000.0);
+        b.configure(&Config {
+            clock_patched: true,
+            run_patched: true,
+            ..Config::default()
+        });
+        let (fired, _) = sequencer(&mut b, 48, gate, |k| k == 30);
+        let after: Vec<Option<u64>> = fired[0]
+            .iter()
+            .copied()
+            .filter(|k| k >= &Some(30))
+            .collect();
+        assert_eq!(after.first(), Some(&Some(30)), "{:?}", fired[0]);
+        assert!(after.iter().all(|k| k.is_some_and(|k| (k - 30) % 4 == 0)));
+    }
 }
