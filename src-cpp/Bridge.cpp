@@ -230,6 +230,7 @@ struct Bridge : Module {
 		midiOutput.reset();
 		tactus_bridge_free(bridge);
 		bridge = tactus_bridge_new(sampleRate);
+		running = true;
 		restoreRunning = -1;
 		settingsPending = true;
 	}
@@ -361,16 +362,22 @@ struct Bridge : Module {
 		j = json_object_get(rootJ, "runContinues");
 		if (json_is_boolean(j))
 			runContinues = json_is_true(j);
+		// Saved right away (dataToJson before the next sample must not report the old state);
+		// the engine thread applies it before the next sample.
 		j = json_object_get(rootJ, "running");
-		if (json_is_boolean(j))
-			restoreRunning = json_is_true(j) ? 1 : 0;
+		if (json_is_boolean(j)) {
+			running = json_is_true(j);
+			restoreRunning = running ? 1 : 0;
+		}
 		midiPortFromJson(json_object_get(rootJ, "midiInput"), &midiInput);
 		midiPortFromJson(json_object_get(rootJ, "midiOutput"), &midiOutput);
 		settingsPending = true;
 	}
 
 	// midi::Port::fromJson trusts the field types (a non-string deviceName would throw), so it
-	// gets only the well-formed fields.
+	// gets only the well-formed fields. It also selects the driver's default device when the
+	// saved one is absent or was "(No device)" (Port::setDriverId), which would make a MIDI
+	// input the clock source, or send clock, on a device nobody chose: that device is cleared.
 	static void midiPortFromJson(json_t* portJ, midi::Port* port) {
 		if (!json_is_object(portJ))
 			return;
@@ -386,6 +393,8 @@ struct Bridge : Module {
 			json_object_set(clean, "channel", channelJ);
 		port->fromJson(clean);
 		json_decref(clean);
+		if (port->getDeviceId() >= 0 && (!json_is_string(nameJ) || port->getDeviceName(port->getDeviceId()) != json_string_value(nameJ)))
+			port->setDeviceId(-1);
 	}
 };
 
