@@ -50,6 +50,22 @@ DISTRIBUTABLES += $(wildcard LICENSE*) $(wildcard README*)
 
 include $(RACK_DIR)/plugin.mk
 
+# `make test` compiles src-cpp with -Werror (RACK_WERROR=1, after the SDK's -Wall -Wextra). The
+# stamp holds the setting, so switching it rebuilds our objects instead of keeping objects that
+# were compiled without it.
+RACK_WERROR ?= 0
+RACK_WERROR_STAMP := build/src-cpp/werror.stamp
+TACTUS_OBJECTS := $(patsubst %, build/%.o, $(filter src-cpp/%, $(SOURCES)))
+ifeq ($(RACK_WERROR),1)
+$(TACTUS_OBJECTS): CXXFLAGS += -Werror
+endif
+$(TACTUS_OBJECTS): $(RACK_WERROR_STAMP)
+$(RACK_WERROR_STAMP): FORCE
+	@mkdir -p $(@D)
+	@echo "$(RACK_WERROR)" | cmp -s - $@ || echo "$(RACK_WERROR)" > $@
+.PHONY: FORCE
+FORCE:
+
 # The release profile: LTO, panic = "abort". `cargo rustc --crate-type staticlib` builds only
 # the staticlib (with both crate types cargo would skip LTO). No target-cpu flags: the library
 # runs on every CPU Rack supports.
