@@ -8,13 +8,21 @@
 # Without an SDK (no ../shared/rack/sdk, no RACK_DIR=...) it is skipped with one line; with an
 # SDK but without ../shared/rack/runtime only the build is checked.
 
-TEST_TARGETS += test-rack
+TEST_TARGETS += test-panel test-rack
 
 RACK_TEST_OUT := build/rack-tests
 RACK_TEST_USER := build/rack-user
 RACK_TEST_PLUGIN := tests/rack
 
-.PHONY: test-rack test-rack-run test-rack-plugin
+.PHONY: test-panel test-rack test-rack-run test-rack-plugin
+
+# The panels and src-cpp's layout block are what tools/panels/bridge_panel.py generates (needs
+# fontTools and the DejaVu fonts: installed when missing; Debian's fontTools is only visible to
+# Debian's python3, which is used when the python3 on PATH lacks it).
+test-panel:
+	@tests/rack/panel-deps.sh
+	@py=python3; $$py -c 'import fontTools' 2> /dev/null || py=/usr/bin/python3; \
+		$$py tools/panels/bridge_panel.py --check && echo "test-panel: res/*.svg and the layout in src-cpp/Bridge.cpp are up to date"
 
 ifeq ($(wildcard $(RACK_DIR)/plugin.mk),)
 test-rack:
