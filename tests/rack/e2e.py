@@ -385,6 +385,11 @@ def judge_state(j, run):
     j.check(float(st["roundtrip-run-out"]) == 0.0, "... and it is stopped (RUN out %s V)" % st["roundtrip-run-out"])
     j.check(json_eq(st["reset"], st["defaults"]), "Initialize (onReset) restores the default options and MIDI ports")
     j.check(st["reset-params"] == st["default-params"], "Initialize restores the default params (%s)" % st["reset-params"])
+    # README's defaults: input 4 PPQN, outputs 1/2/4/24, 120 BPM, response about 64 %, offsets 0.
+    d = [float(x) for x in st["default-params"].split()]
+    want = [PPQN_TABLE.index(4)] + [PPQN_TABLE.index(p) for p in OUT_PPQN] + [120.0]
+    j.check(d[:6] == want and 0.63 <= d[6] <= 0.65 and d[7:9] == [0.0, 0.0],
+            "a new Bridge has README's defaults (PPQN indices, BPM %s, response %.3f, offsets %s)" % (d[5], d[6], d[7:9]))
     j.check(float(st["reset-run-out"]) == 10.0 and float(st["defaults-run-out"]) == 10.0,
             "Initialize leaves it running like a new one (RUN out %s V, new %s V)" % (st["reset-run-out"], st["defaults-run-out"]))
     for idx, got in run.garbage_lines:
