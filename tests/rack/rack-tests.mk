@@ -4,6 +4,7 @@
 #
 #   make test-rack    all of it (part of `make test`); installs Rack's Debian packages first
 #                     (../shared/rack/deps.sh, only what is missing)
+#   make test-panel   tools/panels/bridge_panel.py --check (part of `make test`; no SDK needed)
 #
 # Without an SDK (no ../shared/rack/sdk, no RACK_DIR=...) it is skipped with one line; with an
 # SDK but without ../shared/rack/runtime only the build is checked.
@@ -14,7 +15,7 @@ RACK_TEST_OUT := build/rack-tests
 RACK_TEST_USER := build/rack-user
 RACK_TEST_PLUGIN := tests/rack
 
-.PHONY: test-panel test-rack test-rack-run test-rack-plugin
+.PHONY: test-panel test-rack test-rack-run test-rack-plugin test-rack-clean
 
 # The panels and src-cpp's layout block are what tools/panels/bridge_panel.py generates (needs
 # fontTools and the DejaVu fonts: installed when missing; Debian's fontTools is only visible to
@@ -33,6 +34,11 @@ else
 test-rack:
 	@if [ -x $(RACK_SHARED)/deps.sh ]; then $(RACK_SHARED)/deps.sh; fi
 	@$(MAKE) --no-print-directory test-rack-run RACK_WERROR=1 RACK_DIR=$(RACK_DIR)
+
+# `make clean` (plugin.mk) also removes the test plugin's build.
+clean: test-rack-clean
+test-rack-clean:
+	$(MAKE) --no-print-directory -C $(RACK_TEST_PLUGIN) RACK_DIR=$(abspath $(RACK_DIR)) clean
 
 test-rack-plugin:
 	$(MAKE) --no-print-directory -C $(RACK_TEST_PLUGIN) RACK_DIR=$(abspath $(RACK_DIR)) dist
