@@ -107,10 +107,12 @@ def patches(outdir):
                                   "midiClock": {"bpm": 120, "start": 0.1}}))
     p.pair(40, 41, clock=False)
     # (d) RUN / RESET: 4 PPQN at 120 BPM (pulses at 0.1 + k/8 s); RUN low 4.03-6.03 s; RESET
-    # 1 ms before pulse 58 (7.35 s, the third pulse of a beat). MIDI out to Loopback 4.
+    # while stopped (5 s), 1 ms before pulse 58 (7.35 s, the third pulse of a beat) and 1 ms
+    # after pulse 71 (8.975 s, the second pulse of a beat counted from 7.35 s). MIDI out to
+    # Loopback 4.
     p.modules.append(bridge(50, data={"midiOutput": loop_port(3)}))
     p.modules.append(harness(51, {"name": "runreset", "end": END, "midiInDevice": 3, "cvClock": {"bpm": 120, "ppqn": 4, "start": 0.1},
-                                  "run": [[4.03, 0.0], [6.03, 10.0]], "resets": [7.349]}))
+                                  "run": [[4.03, 0.0], [6.03, 10.0]], "resets": [5.0, 7.349, 8.976]}))
     p.pair(50, 51, reset=True, run=True)
     # 4. Patch state: a Bridge with every option changed, Bridges loaded from garbage data.
     p.modules.append(bridge(70, in_ppqn=24, bpm=77.0, data=STATE_DATA))
@@ -306,7 +308,7 @@ def judge_runreset(j, run):
     print("(d) runreset: RUN gate and RESET trigger, 4 PPQN at 120 BPM")
     fall = next(r for r in run.runs if r[2] == 0.0)
     rise = next(r for r in run.runs if r[2] > 0.0 and r[1] > fall[1])
-    reset = run.resets[0]
+    stopped_reset, reset, late_reset = run.resets
     # Running before the stop: whole beats counted.
     judge_counts(j, run, run.clocks, 4, 1.5, fall[1] - 0.2, "runreset before stop")
     silent = [(p + 1, len(between(run.rising(p), fall[1] + 0.011, rise[1]))) for p in range(4)]
@@ -344,6 +346,17 @@ def judge_runreset(j, run):
     j.check(len(starts) == 1 and starts[0][0] <= nxt[0] + 2, "RUN rising sends one MIDI Start (0xFA) by the next beat")
     rs = [m for m in msgs if m[2] == ["fa"] and reset[1] - 0.01 <= m[1] < target[1] + 0.01]
     j.check(len(rs) == 1, "RESET while running sends MIDI Start")
+    spp = [m for m in msgs if stopped_reset[1] <= m[1] < stopped_reset[1] + 0.01]
+    j.check([m[2] for m in spp] == [["f2", "00", "00"]], "RESET while stopped sends Song Position 0 (F2 00 00): %s" % [m[2] for m in spp])
+    # RESET 1 ms after a mid-beat pulse: that pulse is beat 1, so CLK1 fires at once (within
+    # 2 ms of it) and the next beat comes 4 pulses after it.
+    prev = [c for c in run.clocks if c[1] <= late_reset[1]][-1]
+    nxt4 = [c for c in run.clocks if c[1] > prev[1]][3]
+    clk1 = [(f, t) for f, t in run.rising(0) if late_reset[1] <= t]
+    ok = len(clk1) >= 2 and clk1[0][1] - prev[1] <= 0.0025 and abs(clk1[1][0] - nxt4[0]) <= 2
+    j.check(ok, "RESET %.1f ms after the pulse at %.4f s: CLK1 %s ms after that pulse, next CLK1 %s frames from 4 pulses later"
+            % ((late_reset[1] - prev[1]) * 1e3, prev[1], "%.2f" % ((clk1[0][1] - prev[1]) * 1e3) if clk1 else None,
+               clk1[1][0] - nxt4[0] if len(clk1) > 1 else None))
 
 
 def judge_srate(j, run):
