@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """png_check.py WIDTH HEIGHT FILE...: each FILE is a PNG of WIDTH x HEIGHT pixels (within 2 px)
 that is not blank: at least 2 % of its pixels differ from its most common colour, and it has at
-least 16 colours. Pure Python (zlib), no PIL. Prints the figures; exits 1 on any failure."""
+least 16 colours.
+png_check.py --differ A B: A and B have the same size and differ in at least 0.2 % of their
+pixels (the panel drawn with a module is not the module == NULL drawing).
+Pure Python (zlib), no PIL. Prints the figures; exits 1 on any failure."""
 import struct
 import sys
 import zlib
@@ -53,7 +56,22 @@ def decode(path):
     return w, h, channels, rows
 
 
+def differ(a, b):
+    wa, ha, ca, ra = decode(a)
+    wb, hb, cb, rb = decode(b)
+    if (wa, ha, ca) != (wb, hb, cb):
+        print("png_check: FAIL %s and %s differ in size or format" % (a, b))
+        return 1
+    n = sum(1 for x, y in zip(ra, rb) for i in range(0, len(x), ca) if x[i:i + ca] != y[i:i + ca])
+    frac = n / (wa * ha)
+    ok = frac >= 0.002
+    print("png_check: %s %s vs %s: %d pixels (%.2f %%) differ (want at least 0.2 %%)" % ("ok  " if ok else "FAIL", a, b, n, 100 * frac))
+    return 0 if ok else 1
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--differ":
+        return differ(sys.argv[2], sys.argv[3])
     if len(sys.argv) < 4:
         print(__doc__, file=sys.stderr)
         return 2

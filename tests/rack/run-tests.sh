@@ -9,7 +9,7 @@
 #      rate scenario (srate.vcv); tests/rack/e2e.py judges the records;
 #   4. screenshots: Rack's screenshot mode, light and dark; Bridge with module == NULL
 #      (Tactus/Bridge.png) and with a running module (TactusTest/BridgeLive.png) must be
-#      270x380 and not blank.
+#      270x380, not blank, and differ from each other.
 # Every Rack run's log.txt must be free of warnings (tests/rack/check-log.sh). Patches, logs and
 # results go to OUTDIR, PNGs stay in USERDIR/screenshots{,-dark}/.
 set -uo pipefail
@@ -48,7 +48,8 @@ shots() { # theme
 	keeplog "screenshot-$1"
 	local dir=$U/screenshots; [ "$1" = dark ] && dir=$U/screenshots-dark
 	"$HERE/check-log.sh" "$U/log.txt" Tactus TactusTest && [ $rc = 0 ] &&
-		python3 "$HERE/png_check.py" 270 380 "$dir/Tactus/Bridge.png" "$dir/TactusTest/BridgeLive.png"
+		python3 "$HERE/png_check.py" 270 380 "$dir/Tactus/Bridge.png" "$dir/TactusTest/BridgeLive.png" &&
+		python3 "$HERE/png_check.py" --differ "$dir/Tactus/Bridge.png" "$dir/TactusTest/BridgeLive.png"
 }
 
 step "load (Bridge patch, 3 s real time, log clean)" load
