@@ -463,6 +463,8 @@ def judge_transport(j, run):
         near = [k for k, (sf, _) in enumerate(steps) if abs(sf - f) <= 2]
         return near[0] if near else None
 
+    load = [m for m in msgs if m[1] < 0.05]
+    j.check(load == [], "no transport message while the patch loads (RUN high a frame late): %s" % load)
     # Before the first stop: beat 1 on step 0, beats on steps 0, 4, ... 16.
     first = [step_at(f) for f, t in beats if t < stop1[1]]
     j.check(first == [0, 4, 8, 12, 16], "beats before the stop on steps %s (want 0, 4, 8, 12, 16)" % first)

@@ -313,6 +313,10 @@ pub struct Bridge {
     run_level: bool,
     /// When the last RESET (input or button) came: a RUN rise this soon after it is a start.
     last_reset: Option<Tick>,
+    /// Samples left in which the RUN level is taken over silently: Rack delivers a cable's
+    /// voltage one frame late, so a patch loads with RUN at 0 V for a frame even when the gate
+    /// is high (no Stop and Continue at every load).
+    run_settling: u8,
     /// A RESET out for a reset while stopped, unless a start takes it over first.
     reset_out_at: Option<Tick>,
     decoder: MidiClockDecoder,
@@ -361,6 +365,7 @@ impl Bridge {
             run_high: false,
             run_level: true,
             last_reset: None,
+            run_settling: 2,
             reset_out_at: None,
             decoder: MidiClockDecoder::new(),
             reset_out: false,
@@ -621,7 +626,13 @@ impl Bridge {
             // Unpatched: running, except that MIDI IN drives its own transport.
             self.source != InputSource::Midi
         };
-        if level != self.run_level {
+        if self.run_settling > 0 {
+            self.run_settling -= 1;
+            if level != self.run_level {
+                self.run_level = level;
+                self.set_running(level);
+            }
+        } else if level != self.run_level {
             self.run_level = level;
             if level {
                 if !self.engine.running() {
@@ -1055,5 +1066,26 @@ mod tests {
             .collect();
         assert_eq!(after.first(), Some(&Some(30)), "{:?}", fired[0]);
         assert!(after.iter().all(|k| k.is_some_and(|k| (k - 30) % 4 == 0)));
+    }
+
+    #[test]
+    fn a_patch_loading_with_run_high_sends_no_transport() {
+        // Rack delivers the RUN cable's 10 V from the second frame on: no Stop and Continue.
+        let mut b = Bridge::new(48_000.0);
+        b.configure(&Config {
+            run_patched: true,
+            midi_out: true,
+            ..Config::default()
+        });
+        for n in 0..4_800 {
+            let out = b.process(0.0, 0.0, if n == 0 { 0.0 } else { 10.0 });
+            assert_ne!(out & bits::RUN_GATE, 0, "running at sample {n}");
+            while let Some((m, _)) = b.pop_midi() {
+                assert_eq!(m[0], 0xF8, "only clocks at load");
+            }
+        }
+        // After settling, a real fall is a Stop.
+        b.process(0.0, 0.0, 0.0);
+        assert_eq!(b.pop_midi().map(|m| m.0[0]), Some(0xFC));
     }
 }
