@@ -313,9 +313,9 @@ pub struct Bridge {
     run_level: bool,
     /// When the last RESET (input or button) came: a RUN rise this soon after it is a start.
     last_reset: Option<Tick>,
-    /// Samples left in which the RUN level is taken over silently: Rack delivers a cable's
-    /// voltage one frame late, so a patch loads with RUN at 0 V for a frame even when the gate
-    /// is high (no Stop and Continue at every load).
+    /// Samples left before the RUN level counts; the last one takes it over silently. Rack
+    /// delivers a cable's voltage one frame late, so a patch loads with RUN at 0 V for a frame
+    /// even when the gate is high (no Stop and Continue at every load).
     run_settling: u8,
     /// A RESET out for a reset while stopped, unless a start takes it over first.
     reset_out_at: Option<Tick>,
@@ -628,7 +628,7 @@ impl Bridge {
         };
         if self.run_settling > 0 {
             self.run_settling -= 1;
-            if level != self.run_level {
+            if self.run_settling == 0 && level != self.run_level {
                 self.run_level = level;
                 self.set_running(level);
             }
