@@ -3,7 +3,8 @@
 //! claim is "better than what musicians use today").
 
 use tactus_scenarios::baselines::Baseline;
-use tactus_scenarios::tactus::{run_tactus, TactusRun};
+use tactus_scenarios::metrics::{in_quiet, overshoot};
+use tactus_scenarios::tactus::{run_tactus, run_tactus_traced, TactusRun};
 use tactus_scenarios::{evaluate, Metrics, Scenario, ScenarioId};
 
 fn tactus(s: &Scenario, cfg: TactusRun) -> Vec<Metrics> {
@@ -225,4 +226,61 @@ fn response_trades_smoothing_for_speed() {
     );
     assert!(smooth[0].jitter_rms_us * 2.0 < tight[0].jitter_rms_us);
     assert_eq!(tight[0].count_errors + smooth[0].count_errors, 0);
+}
+
+#[test]
+fn s11_a_stop_never_overshoots_at_any_ppqn() {
+    // Outputs (CV at 1, 2, 4 and 24 PPQN, and MIDI clock) finish the last input interval up to
+    // the tick at the first missing pulse, and send nothing after it.
+    for in_ppqn in [1u32, 2, 4, 8, 24] {
+        for bpm in [30.0, 120.0, 300.0] {
+            let s = Scenario::stopping(ScenarioId::S11, in_ppqn, &[1, 2, 4, 24], 16, bpm, 3.0);
+            let (outs, midi) = run_tactus(&s, TactusRun::default());
+            let missing = s.first_missing.unwrap();
+            for (&p, o) in s.out_ppqn.iter().zip(&outs) {
+                assert_eq!(overshoot(&s, o), Some(0), "in {in_ppqn} @{bpm} out {p}");
+                // Every tick up to the first missing pulse went out, on time.
+                let last = o.last().copied().unwrap_or(0.0);
+                let grid = s.grid(p);
+                let want = *grid.iter().rev().find(|&&g| g <= missing + 1e-9).unwrap();
+                assert!(
+                    (last - want).abs() < 0.001,
+                    "in {in_ppqn} @{bpm} out {p}: last {last} want {want}"
+                );
+                assert_eq!(evaluate(&s, p, o).count_errors, 0, "in {in_ppqn} out {p}");
+            }
+            assert_eq!(overshoot(&s, &midi), Some(0), "in {in_ppqn} @{bpm} MIDI");
+            let last = midi.last().copied().unwrap_or(0.0);
+            assert!(
+                (last - missing).abs() < 0.001,
+                "in {in_ppqn} @{bpm} MIDI {last}"
+            );
+        }
+    }
+}
+
+#[test]
+fn s12_noise_while_stopped_sends_nothing_and_keeps_the_tempo() {
+    for seed in 1..=4 {
+        let s = ScenarioId::S12.build(seed);
+        let (outs, midi, tempo) = run_tactus_traced(&s, TactusRun::default(), Some(0.01));
+        let (from, to) = s.quiet.unwrap();
+        for (&p, o) in s.out_ppqn.iter().zip(&outs) {
+            assert_eq!(in_quiet(&s, o), Some(0), "seed {seed} out {p}");
+            let m = evaluate(&s, p, o);
+            // As S10: the restart's first pulse went out as the stop's tick.
+            assert!(m.count_errors <= 2, "seed {seed}: {m:?}");
+            assert_eq!(m.beats_to_settle.map(|b| b <= 1.0), Some(true), "{m:?}");
+        }
+        assert_eq!(in_quiet(&s, &midi), Some(0), "seed {seed} MIDI");
+        for &(t, mbpm) in tempo.iter().filter(|(t, _)| *t >= from && *t < to) {
+            assert!(
+                mbpm.abs_diff(120_000) <= 1_200,
+                "seed {seed} at {t:.3} s: {mbpm}"
+            );
+        }
+        // After the return: 120 BPM, locked.
+        let last = tempo.last().unwrap().1;
+        assert!(last.abs_diff(120_000) <= 100, "seed {seed}: {last}");
+    }
 }
