@@ -815,9 +815,12 @@ mod tests {
         clocks
     }
 
+    /// Volts at sample `n`.
+    type Signal = Box<dyn FnMut(u64) -> f32>;
+
     /// The garbage of issue 12 on a stopped line: a 5 kHz square (0/10 V) and uniform white
     /// noise (±5 V), 2 s each.
-    fn garbage() -> [(&'static str, Box<dyn FnMut(u64) -> f32>); 2] {
+    fn garbage() -> [(&'static str, Signal); 2] {
         let mut x: u32 = 0x1234_5678;
         [
             (
