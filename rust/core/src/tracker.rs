@@ -634,9 +634,11 @@ impl BeatTracker {
         } else {
             let prev = self.raw[0];
             let r = ticks_between(prev.t, t) as u64;
+            // Within 1/16 of the run's mean, whatever the jitter estimate: noise tracked as if
+            // it were the clock inflates that estimate until anything would agree.
             let agrees = self.run_len > 0 && {
                 let mean = ticks_between(self.run_start.t, prev.t) as u64 / self.run_len as u64;
-                r.abs_diff(mean) <= self.agreement(mean)
+                r.abs_diff(mean) <= (mean / 16).max(1)
             };
             if agrees {
                 self.run_len = self.run_len.saturating_add(1);
@@ -648,12 +650,6 @@ impl BeatTracker {
         self.raw.copy_within(0..2, 1);
         self.raw[0] = RawPulse { t, pos: self.pos0 };
         self.raw_len = (self.raw_len + 1).min(3);
-    }
-
-    /// How far two intervals of about `ticks` may differ and still agree: 1/16, or 4σ of the
-    /// measured jitter.
-    fn agreement(&self, ticks: u64) -> u64 {
-        (ticks / 16).max((self.jitter >> 32) * 4).max(1)
     }
 
     /// Re-seed when the last raw intervals agree with each other but not with the period.
@@ -676,7 +672,7 @@ impl BeatTracker {
             }
         }
         let r0 = ticks_between(self.raw[1].t, self.raw[0].t) as u64;
-        let tol_agree = self.agreement(r0);
+        let tol_agree = (r0 / 16).max(sigma * 4).max(1);
         let tol_dev = (p / 8).max(sigma * 4);
         // Whole multiples of the period are what dropped pulses look like. Every-other pulse
         // missing a few times running happens by chance on a lossy line, so a halved (or
@@ -1100,6 +1096,78 @@ mod tests {
         feed(&mut tr, t, 41_667, 80);
         assert!((119_000..121_000).contains(&tr.tempo_milli_bpm()));
         assert_eq!(tr.state(), LockState::Locked);
+    }
+
+    #[test]
+    fn a_far_tempo_needs_a_beat_of_agreeing_intervals() {
+        // Locked at 120 BPM, 24 PPQN, then stopped and lost: a buzz of about 1.2 ms (each
+        // interval 0.96–1.44 ms) never agrees for a beat and is never a tempo; a regular 1.2 ms
+        // train is a 2083 BPM clock and is adopted after one beat of it (24 intervals), not
+        // before.
+        let p = 41_667;
+        let mut x = 12_345u32;
+        let mut tr = tracker(Ppqn::P24);
+        let mut t = feed(&mut tr, 0, p, 100) + 1_000_000;
+        tr.poll(t);
+        assert_eq!(tr.state(), LockState::Lost);
+        tr.on_pulse(t);
+        let pos = tr.last_pulse_pos();
+        for _ in 0..2_000 {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            t += 1_920 + (x >> 8) % 960;
+            tr.on_pulse(t);
+            assert!(tr.tempo_milli_bpm().abs_diff(120_000) < 1_200);
+            assert_eq!(tr.last_pulse_pos(), pos, "noise takes no position");
+        }
+        let mut tr = tracker(Ppqn::P24);
+        let t = feed(&mut tr, 0, p, 100);
+        // While locked, too (the train starts half a period after the last pulse).
+        feed(&mut tr, t + p / 2, 2_400, 24);
+        assert!(tr.tempo_milli_bpm().abs_diff(120_000) < 1_200);
+        tr.on_pulse(t + p / 2 + 24 * 2_400);
+        assert!(
+            tr.tempo_milli_bpm().abs_diff(2_083_333) < 2_000,
+            "{}",
+            tr.tempo_milli_bpm()
+        );
+    }
+
+    #[test]
+    fn after_a_loss_a_new_tempo_needs_agreeing_intervals() {
+        let p = 41_667;
+        let lost = |tr: &mut BeatTracker| {
+            let t = feed(tr, 0, p, 100) + 2_000_000;
+            tr.poll(t);
+            assert_eq!(tr.state(), LockState::Lost);
+            t
+        };
+        // Within 2× (140 BPM): one interval is not enough, the second agreeing one is.
+        let mut tr = tracker(Ppqn::P24);
+        let t = lost(&mut tr);
+        let q = 35_714;
+        assert_eq!(tr.on_pulse(t), PulseVerdict::Resumed);
+        assert_eq!(tr.on_pulse(t + q), PulseVerdict::Ignored);
+        assert!(tr.tempo_milli_bpm().abs_diff(120_000) < 100);
+        assert_eq!(tr.on_pulse(t + 2 * q), PulseVerdict::Seeded);
+        assert!(tr.tempo_milli_bpm().abs_diff(140_000) < 100);
+        // More than 2× away (40 BPM): adopted within its first beat, and counted from its first
+        // pulse.
+        let mut tr = tracker(Ppqn::P24);
+        let t = lost(&mut tr);
+        let pos = tr.next_pulse_pos();
+        let t = feed(&mut tr, t, 3 * p, 24);
+        assert!(tr.tempo_milli_bpm().abs_diff(120_000) < 100);
+        tr.on_pulse(t);
+        assert!(tr.tempo_milli_bpm().abs_diff(40_000) < 100);
+        assert_eq!(tr.last_pulse_pos(), pos + 24 * 4);
+        // The same tempo comes back: one interval confirms it.
+        let mut tr = tracker(Ppqn::P24);
+        let t = lost(&mut tr);
+        tr.on_pulse(t);
+        assert!(matches!(
+            tr.on_pulse(t + p),
+            PulseVerdict::Tracked { outlier: false }
+        ));
     }
 
     #[test]
