@@ -384,9 +384,9 @@ impl BeatTracker {
             return self.track(t);
         }
         self.push_raw(t);
-        let n = self.run_len as u64;
+        let n = (self.run_len as u64).max(1);
         let total = ticks_between(self.run_start.t, t) as u64;
-        let mean = total / n.max(1);
+        let mean = total / n;
         let needed = if self.far_from_period(mean) {
             self.beat_run()
         } else {
@@ -637,7 +637,8 @@ impl BeatTracker {
             // Within 1/16 of the run's mean, whatever the jitter estimate: noise tracked as if
             // it were the clock inflates that estimate until anything would agree.
             let agrees = self.run_len > 0 && {
-                let mean = ticks_between(self.run_start.t, prev.t) as u64 / self.run_len as u64;
+                let mean =
+                    ticks_between(self.run_start.t, prev.t) as u64 / (self.run_len as u64).max(1);
                 r.abs_diff(mean) <= (mean / 16).max(1)
             };
             if agrees {
@@ -661,7 +662,7 @@ impl BeatTracker {
         let sigma = self.jitter >> 32;
         // A tempo more than 2× away (an audio-rate buzz looks like one) needs a beat's worth of
         // mutually agreeing intervals; a genuinely new clock delivers them within that beat.
-        let n = self.run_len as u64;
+        let n = (self.run_len as u64).max(1);
         if n >= self.beat_run() {
             let total = ticks_between(self.run_start.t, t) as u64;
             let mean = total / n;
