@@ -864,6 +864,90 @@ mod tests {
         assert!(b.status().bpm_volts.is_finite());
     }
 
+    /// Feed `samples` samples of `signal(n)` volts on CLOCK; returns the MIDI clocks (0xF8)
+    /// popped meanwhile.
+    fn run_signal(b: &mut Bridge, samples: u64, mut signal: impl FnMut(u64) -> f32) -> u32 {
+        let mut clocks = 0;
+        for n in 0..samples {
+            b.process(signal(n), 0.0, 0.0);
+            while let Some((m, _)) = b.pop_midi() {
+                clocks += (m[0] == 0xF8) as u32;
+            }
+        }
+        clocks
+    }
+
+    /// Volts at sample `n`.
+    type Signal = Box<dyn FnMut(u64) -> f32>;
+
+    /// The garbage of issue 12 on a stopped line: a 5 kHz square (0/10 V) and uniform white
+    /// noise (±5 V), 2 s each.
+    fn garbage() -> [(&'static str, Signal); 2] {
+        let mut x: u32 = 0x1234_5678;
+        [
+            (
+                "5 kHz square",
+                Box::new(|n| {
+                    if (n as f64 / 9.6).fract() < 0.5 {
+                        10.0
+                    } else {
+                        0.0
+                    }
+                }),
+            ),
+            (
+                "white noise",
+                Box::new(move |_| {
+                    x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (x >> 8) as f32 / (1 << 24) as f32 * 10.0 - 5.0
+                }),
+            ),
+        ]
+    }
+
+    #[test]
+    fn garbage_on_a_stopped_clock_sends_no_midi_clock_and_keeps_the_tempo() {
+        let cfg = Config {
+            clock_patched: true,
+            midi_out: true,
+            input_ppqn: Ppqn::P24,
+            ..Config::default()
+        };
+        for (name, signal) in garbage() {
+            // A locked 120 BPM 24 PPQN clock, then it stops (0 V) and is lost.
+            let mut b = Bridge::new(48_000.0);
+            b.configure(&cfg);
+            run_cv(&mut b, 120.0, 24, 8 * 24_000, 0);
+            run_signal(&mut b, 24_000, |_| 0.0);
+            let before = b.status();
+            assert_eq!(before.lock, LockState::Lost, "{name}");
+            assert!(before.bpm_volts.abs() < 0.001, "{name}");
+            let clocks = run_signal(&mut b, 2 * 48_000, signal);
+            let after = b.status();
+            assert_eq!(clocks, 0, "{name}: MIDI clocks from the noise");
+            assert_eq!(after.bpm_volts, before.bpm_volts, "{name}: BPM out moved");
+            assert!(
+                after.tempo_milli_bpm.abs_diff(120_000) < 100,
+                "{name}: {}",
+                after.tempo_milli_bpm
+            );
+        }
+        for (name, signal) in garbage() {
+            // From cold: no tempo, no clock, BPM out where it was.
+            let mut b = Bridge::new(48_000.0);
+            b.configure(&cfg);
+            let volts = b.status().bpm_volts;
+            assert_eq!(
+                run_signal(&mut b, 2 * 48_000, signal),
+                0,
+                "{name} from cold"
+            );
+            let s = b.status();
+            assert_eq!(s.bpm_volts, volts, "{name} from cold");
+            assert_eq!(s.tempo_milli_bpm, 0, "{name} from cold");
+        }
+    }
+
     #[test]
     fn sample_rate_change_keeps_the_beat() {
         let mut b = Bridge::new(48_000.0);
