@@ -933,15 +933,15 @@ mod tests {
             );
         }
         for (name, signal) in garbage() {
-            // From cold: no tempo, no clock, BPM out where it was.
+            // From cold: no tempo and BPM out where it was. The burst's first edge (the hold-off
+            // keeps the rest out) reads as a new clock's first pulse, and a first pulse sends
+            // its downbeat at once (a real clock's beat 1 must not wait for its second pulse):
+            // at most that one 0xF8.
             let mut b = Bridge::new(48_000.0);
             b.configure(&cfg);
             let volts = b.status().bpm_volts;
-            assert_eq!(
-                run_signal(&mut b, 2 * 48_000, signal),
-                0,
-                "{name} from cold"
-            );
+            let clocks = run_signal(&mut b, 2 * 48_000, signal);
+            assert!(clocks <= 1, "{name} from cold: {clocks} MIDI clocks");
             let s = b.status();
             assert_eq!(s.bpm_volts, volts, "{name} from cold");
             assert_eq!(s.tempo_milli_bpm, 0, "{name} from cold");
