@@ -30,11 +30,16 @@ pub enum ScenarioId {
     S9,
     /// 3 s stop, then restart.
     S10,
+    /// Slow drift: the tempo changes linearly in time by 2 %/min (1 PPQN, 120 → about 123 BPM;
+    /// [`Scenario::drift`] builds it at any PPQN, tempo and rate).
+    S13,
+    /// Cold start on a jittered 24 PPQN clock: every output judged from beat 1.
+    S14,
 }
 
 impl ScenarioId {
     /// All scenarios in order.
-    pub const ALL: [ScenarioId; 10] = [
+    pub const ALL: [ScenarioId; 12] = [
         ScenarioId::S1,
         ScenarioId::S2,
         ScenarioId::S3,
@@ -45,6 +50,8 @@ impl ScenarioId {
         ScenarioId::S8,
         ScenarioId::S9,
         ScenarioId::S10,
+        ScenarioId::S13,
+        ScenarioId::S14,
     ];
 
     /// Short name.
@@ -60,6 +67,8 @@ impl ScenarioId {
             ScenarioId::S8 => "S8",
             ScenarioId::S9 => "S9",
             ScenarioId::S10 => "S10",
+            ScenarioId::S13 => "S13",
+            ScenarioId::S14 => "S14",
         }
     }
 
@@ -76,6 +85,8 @@ impl ScenarioId {
             ScenarioId::S8 => "1 PPQN at 30 BPM",
             ScenarioId::S9 => "24 PPQN at 300 BPM",
             ScenarioId::S10 => "3 s stop, then restart (24 PPQN, 120 BPM)",
+            ScenarioId::S13 => "slow drift +2 %/min from 120 BPM (1 PPQN)",
+            ScenarioId::S14 => "cold start, 120 BPM 24 PPQN ±1 ms, judged from beat 1",
         }
     }
 
@@ -130,9 +141,17 @@ impl ScenarioId {
                 s.event_beat = Some(16.0);
                 s
             }
+            ScenarioId::S13 => Scenario::drift(1, 120.0, 2.0),
+            ScenarioId::S14 => Scenario::new(self, 24, &[24, 4, 2, 1], S14_BEATS, steady(120.0))
+                .jitter(&mut rng, 0.001),
         }
     }
 }
+
+/// Length of S14: the length of S1 (the same clock, judged from beat 1 instead of the second half).
+pub const S14_BEATS: f64 = 128.0;
+/// Length of S13 in beats: the mean phase error is taken over the second half, after lock.
+pub const S13_BEATS: f64 = 96.0;
 
 /// An input clock and the truth it was made from.
 #[derive(Clone, Debug)]
@@ -184,6 +203,16 @@ impl Scenario {
             event_beat: None,
             end: t,
         }
+    }
+
+    /// S13 at any input PPQN: starting at `bpm`, the tempo changes linearly in *time* by
+    /// `percent_per_min` % of the starting tempo per minute (negative: slowing down), like an
+    /// analog clock warming up or a hand on a tempo knob; [`S13_BEATS`] beats, outputs 24 and 4.
+    pub fn drift(in_ppqn: u32, bpm: f64, percent_per_min: f64) -> Scenario {
+        // d(bpm)/dt = g per second and d(beat)/dt = bpm/60, so bpm² = bpm0² + 120·g·beat.
+        let g = bpm * percent_per_min / 100.0 / 60.0;
+        let tempo = move |beat: f64| (bpm * bpm + 120.0 * g * beat).max(1.0).sqrt();
+        Scenario::new(ScenarioId::S13, in_ppqn, &[24, 4], S13_BEATS, tempo)
     }
 
     /// Uniform jitter of ±`amp` seconds on every pulse.
