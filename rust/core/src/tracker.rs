@@ -74,8 +74,8 @@ const AVERAGE_LEN: u8 = 16;
 const RAMP_MEMORY: u16 = 3;
 /// Same-sign errors in a row before the locked loop trims the ramp term.
 const TRIM_RUN: u8 = 4;
-/// Locked trim gain `d = b·c/TRIM_DIV` (1 and 2 PPQN: `b·c`, see `dll_step`).
-const TRIM_DIV: i64 = 4;
+/// Trim gain `d = b·c/2^TRIM_SHIFT` (1 and 2 PPQN: `b·c`, see `trim_gain`).
+const TRIM_SHIFT: u32 = 2;
 /// Pulses in the bias mean before it can call a ramp.
 const BIAS_MIN_SAMPLES: u8 = 8;
 /// Consecutive inliers needed for [`LockState::Locked`].
@@ -519,7 +519,7 @@ impl BeatTracker {
         // it up but a genuinely noisier clock still raises it within ~16 pulses.
         let ae = (e - self.bias).unsigned_abs().min(thr.saturating_mul(2));
         self.jitter_samples = (self.jitter_samples + 1).min(AVERAGE_LEN);
-        let w = self.jitter_samples as u64;
+        let w = self.jitter_samples.max(1) as u64;
         self.jitter = self.jitter - self.jitter / w + ae / w;
 
         // A clean missed pulse is on the grid; only a large residual makes the next pulse's
@@ -583,26 +583,13 @@ impl BeatTracker {
         let (b, c, d) = self.gains();
         self.t0 = self.t1.plus(self.period.saturating_mul(missed as u64));
         self.t1 = self.t0.plus(self.period).offset(mul_i_q30(ec, b));
-        let pulses = 1 + missed as i64;
+        // The ramp term moves the period once per update (over missed pulses it falls a
+        // little behind, which the next errors correct).
         let p_new = (self.period as i64)
             .saturating_add(mul_i_q30(ec, c))
-            .saturating_add(self.accel.saturating_mul(pulses));
+            .saturating_add(self.accel);
         self.period = self.clamp_period(p_new.max(0) as u64);
         self.accel = self.accel.saturating_add(mul_i_q30(ec, d));
-        if !self.ramp && self.sign_run.unsigned_abs() >= TRIM_RUN {
-            // Locked, and the errors keep one sign: trim the ramp term with a type-3 gain well
-            // below the period's (`d = b·c/4`, a pole near 0.35ω; jitter opens this gate one
-            // pulse in eight and then only nudges). A drifting tempo's ramp itself changes, and
-            // a type-3 loop lags that by (change per pulse)/d: at 1–2 PPQN there are too few
-            // pulses for the ramp detector to re-fit it often, so the trim there is `b·c`.
-            let div = if self.cfg.ppqn.value() <= 2 {
-                1
-            } else {
-                TRIM_DIV
-            };
-            let d_e = mul_i_q30(mul_i_q30(ec, self.b_lock), self.c_lock) / div;
-            self.accel = self.accel.saturating_add(d_e);
-        }
         if self.ramp && self.memory >= self.memory_max {
             // The quadratic fit has its full memory: keep the ramp it found, stop learning it.
             // A ramp the locked loop would lag by less than the jitter is indistinguishable
@@ -626,7 +613,7 @@ impl BeatTracker {
             (false, false) => self.sign_run.saturating_sub(1),
         };
         self.bias_samples = (self.bias_samples + 1).min(AVERAGE_LEN);
-        self.bias += e.saturating_sub(self.bias) / self.bias_samples as i64;
+        self.bias += e.saturating_sub(self.bias) / self.bias_samples.max(1) as i64;
         let limit = (self.jitter as i64).max(2 * Q32_ONE as i64);
         if self.bias_samples >= BIAS_MIN_SAMPLES && self.bias.abs() > limit {
             // Learn the ramp too (the third state, see `gains`) when the evidence is clear:
@@ -864,7 +851,8 @@ impl BeatTracker {
     }
 
     /// Loop gains `(b, c, d)` in Q2.30. Normally least squares for a line (`4/n`,
-    /// `6/(n(n+1))`, `d = 0`) while they exceed the locked gains. After a ramp was seen, least
+    /// `6/(n(n+1))`, `d` the trim of `trim_gain`) while they exceed the locked gains. After a ramp
+    /// was seen, least
     /// squares for a parabola until the memory is full again (see the module docs).
     fn gains(&self) -> (u32, u32, u32) {
         let n = self.memory.max(MEMORY_SEED + 1) as u64;
@@ -873,16 +861,37 @@ impl BeatTracker {
             let n = n.min(2048);
             // α + β + γ, β + 3γ and 2γ of the growing-memory α-β-γ filter:
             // α = 3(3n² − 3n + 2)/D, β = 18(2n − 1)/D, γ = 30/D, D = n(n + 1)(n + 2).
-            let den = n * (n + 1) * (n + 2);
+            let den = (n * (n + 1) * (n + 2)).max(1);
             let b = (9 * n * n + 27 * n + 36) * Q30_ONE / den;
             let c = (36 * n + 72) * Q30_ONE / den;
             (b, c, 60 * Q30_ONE / den)
         } else {
-            (4 * Q30_ONE / n, 6 * Q30_ONE / (n * (n + 1)), 0)
+            (
+                4 * Q30_ONE / n,
+                6 * Q30_ONE / (n * (n + 1)),
+                self.trim_gain(),
+            )
         };
         let b = (b.min(u32::MAX as u64) as u32).max(self.b_lock);
         let c = (c.min(u32::MAX as u64) as u32).max(self.c_lock);
         (b, c, d.min(u32::MAX as u64) as u32)
+    }
+
+    /// Outside a ramp fit, while the errors keep one sign: trim the ramp term with a type-3 gain
+    /// well below the period's, `d = b·c/4` (a pole near 0.35ω, Q2.30). Jitter opens this gate
+    /// one pulse in eight and then only nudges. A drifting tempo's ramp itself changes, which a
+    /// type-3 loop lags by (change per pulse)/d; at 1–2 PPQN there are too few pulses for the
+    /// ramp detector to re-fit it often, so the trim there is `b·c`.
+    fn trim_gain(&self) -> u64 {
+        if self.sign_run.unsigned_abs() < TRIM_RUN {
+            return 0;
+        }
+        let shift = if self.cfg.ppqn.value() <= 2 {
+            0
+        } else {
+            TRIM_SHIFT
+        };
+        (self.b_lock as u64 * self.c_lock as u64) >> (30 + shift)
     }
 
     /// Pulses counted as missing so far.
