@@ -234,6 +234,42 @@ pub fn tempo_step(elf: &str, ppqn: u32, from: f64, to: f64) -> Outcome {
     o
 }
 
+/// Slow drift (issue 12): the tempo changes linearly in time by `pct_per_min` % per minute of
+/// the starting tempo, like an analog clock warming up. After lock the clocks follow without
+/// lag: within `tol_us` of the true grid (interpolated between the true pulses), counts exact.
+pub fn drift(elf: &str, ppqn: u32, bpm: f64, pct_per_min: f64, tol_us: f64) -> Outcome {
+    let mut o = Outcome::new(&format!(
+        "drift {pct_per_min:+} %/min {bpm} BPM {ppqn} PPQN"
+    ));
+    let beats = 40usize;
+    let mut sc = Scenario::new(ppqn);
+    let t0 = start_time();
+    let mut t = t0;
+    for _ in 0..beats * ppqn as usize + 1 {
+        let minutes = (t - t0) / (crate::sim::F_CPU as f64 * 60.0);
+        let tr = Train::new(t, bpm * (1.0 + pct_per_min / 100.0 * minutes), ppqn, 1);
+        sc.train(&tr);
+        t = tr.end();
+    }
+    sc.until(t as u64);
+    let r = run(elf, &sc, false);
+    let g = Grid::new(&sc.truth);
+    let (a, b) = beat_window(&g, 24, beats as i64);
+    let f = fit(&r.f8(), &g, a, b);
+    o.check(f.count_ok && f.n == (beats - 24) * 24, || {
+        format!("count error: {f:?}")
+    });
+    o.check(f.max_abs_us <= tol_us, || {
+        format!("max |error| {:.2} µs > {tol_us} µs", f.max_abs_us)
+    });
+    o.note(format!(
+        "beats 24-40: mean {:.2} µs, worst {:.2} µs",
+        f.mean_us, f.max_abs_us
+    ));
+    o.common(&r);
+    o
+}
+
 /// Dropped pulses (single and two in a row): counts exact. Outputs never run past the first
 /// missing pulse (issue 12: a stop never overshoots), so only a single drop at 24 PPQN is bridged
 /// on time (the missing pulse's clock is the only one in its interval); two in a row, or a drop
@@ -812,6 +848,19 @@ pub fn all() -> Vec<Case> {
     v.push((
         "step-down".into(),
         Box::new(|e| tempo_step(e, 24, 120.0, 90.0)),
+    ));
+    v.push((
+        "drift-24".into(),
+        Box::new(|e| drift(e, 24, 120.0, 2.0, TOL_US)),
+    ));
+    v.push((
+        "drift-4".into(),
+        Box::new(|e| drift(e, 4, 90.0, -2.0, TOL_US)),
+    ));
+    // At 1 PPQN the ramp term's trim rings by some 50 µs about the grid (README, S13).
+    v.push((
+        "drift-1".into(),
+        Box::new(|e| drift(e, 1, 60.0, 2.0, 150.0)),
     ));
     v.push(("dropped-24".into(), Box::new(|e| dropped(e, 24))));
     v.push(("dropped-4".into(), Box::new(|e| dropped(e, 4))));
