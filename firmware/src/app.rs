@@ -28,8 +28,9 @@ use tactus_core::{ClockEvents, ClockMessage, ExternalClock, Ppqn, TickRate};
 
 use crate::hw::{self, Shared, ARM_ARMED, ARM_FIRED, ARM_IDLE, FRAME, FW_STATS, LEAD, TICK_HZ};
 
-/// Bytes of MIDI thru buffer (whole messages; longer SysEx is dropped whole).
-pub const THRU_BYTES: usize = 32;
+/// Bytes of the MIDI thru FIFO: SysEx of any length streams through it; it fills only when the
+/// input outruns what the line carries beside our clock (see `MidiThru`).
+pub const THRU_BYTES: usize = 64;
 /// No clock change (pulse, button, PPQN, loss poll) starts this close to an armed clock (3 ms):
 /// the longest change plus re-planning must finish before the compare fires (the simulator
 /// measures about 1.5 ms at most; `make bench-firmware` prints it, and the tests fail if a
@@ -37,8 +38,9 @@ pub const THRU_BYTES: usize = 32;
 const GUARD: u32 = 6_000;
 /// A byte goes out only if the line is idle again this long before the armed clock.
 const TX_MARGIN: u32 = 24;
-/// Loss detection: poll the clock this often when nothing else happens.
-const POLL_MS: u8 = 4;
+/// Loss detection: poll the clock this often when nothing else happens (so a Stop follows the
+/// core's loss timeout within about a millisecond).
+const POLL_MS: u8 = 1;
 /// Button: pressed after this many 1 ms samples low in a row, released after `DEBOUNCE_MS` high.
 const PRESS_MS: u8 = 2;
 /// PPQN switches: a new setting counts after this many 1 ms samples unchanged.
@@ -155,6 +157,9 @@ impl App {
             self.commit();
         }
         self.inputs();
+        // A thru byte first when the line is free: a clock change can keep the loop busy for
+        // a millisecond.
+        self.service_tx();
         let now = hw::now();
         if self.may_change(now) {
             let t0 = now;
