@@ -38,6 +38,9 @@ pub const THRU_BYTES: usize = 64;
 const GUARD: u32 = 6_000;
 /// A byte goes out only if the line is idle again this long before the armed clock.
 const TX_MARGIN: u32 = 24;
+/// A clock change waits at most this long for thru bytes to go out first (four frames: a
+/// note message and a real-time byte or two).
+const TX_FIRST: u32 = 4 * FRAME;
 /// Loss detection: poll the clock this often when nothing else happens (so a Stop follows the
 /// core's loss timeout within about a millisecond).
 const POLL_MS: u8 = 1;
@@ -97,6 +100,8 @@ pub struct App {
     prio: Deque<u8, 4>,
     /// A byte taken from `prio`/`thru` that waits for the line.
     pending: Option<u8>,
+    /// Since when clock changes have waited for thru bytes (see `TX_FIRST`).
+    tx_first_since: Option<u32>,
     /// When the last byte written leaves the line (see [`App::line_free`]).
     line_free: u32,
     /// The clock position whose preceding message (Start) was already sent.
@@ -131,6 +136,7 @@ impl App {
             thru: MidiThru::new(),
             prio: Deque::new(),
             pending: None,
+            tx_first_since: None,
             line_free: now,
             presend: None,
             soft_due: None,
@@ -150,18 +156,24 @@ impl App {
 
     /// One pass of the main loop.
     pub fn step(&mut self) {
-        while let Some(b) = hw::pop_rx() {
-            self.thru.push(b);
-        }
         if hw::ARM.get() == ARM_FIRED {
             self.commit();
         }
         self.inputs();
-        // A thru byte first when the line is free: a clock change can keep the loop busy for
-        // a millisecond.
+        // Thru bytes before clock changes, which can keep the loop busy for a millisecond: one
+        // goes out now if the line is free, and a change waits while bytes wait for the line
+        // (at most `TX_FIRST`, and only while the change can still start clear of the armed
+        // clock after the next byte).
+        self.thru_in();
         self.service_tx();
         let now = hw::now();
-        if self.may_change(now) {
+        let tx_first = self.tx_waiting()
+            && self.may_change(self.line_free(now))
+            && now.wrapping_sub(*self.tx_first_since.get_or_insert(now)) < TX_FIRST;
+        if !tx_first {
+            self.tx_first_since = None;
+        }
+        if !tx_first && self.may_change(now) {
             let t0 = now;
             let mut changed = true;
             if let Some(t) = hw::pop_pulse() {
@@ -182,12 +194,13 @@ impl App {
                 note_max(&FW_STATS.max_change, t0);
             }
         }
+        self.thru_in();
         self.service_tx();
         self.led();
         FW_STATS
             .thru_dropped
             .set(self.thru.dropped().min(255) as u8);
-        let tx_waiting = self.pending.is_some() || !self.prio.is_empty() || !self.thru.is_empty();
+        let tx_waiting = self.tx_waiting();
         // Work held back by the guard waits for the clock's compare interrupt: sleep till then.
         let can_change = self.may_change(hw::now());
         let changes = self.want_toggle || self.want_ppqn.is_some();
@@ -198,6 +211,18 @@ impl App {
                 || hw::ARM.get() == ARM_FIRED
                 || hw::TICKS.get() != self.last_tick
         });
+    }
+
+    /// True when bytes wait to go out (ours or thru).
+    fn tx_waiting(&self) -> bool {
+        self.pending.is_some() || !self.prio.is_empty() || !self.thru.is_empty()
+    }
+
+    /// MIDI-in bytes received so far into the thru FIFO.
+    fn thru_in(&mut self) {
+        while let Some(b) = hw::pop_rx() {
+            self.thru.push(b);
+        }
     }
 
     /// When the line is free, as seen at `now` (`now` if it already is).

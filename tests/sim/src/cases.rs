@@ -289,16 +289,29 @@ pub fn glitches(elf: &str, ppqn: u32) -> Outcome {
     let mut widths = (u64::MAX, 0u64);
     for i in 3 * ppqn as usize..beats * ppqn as usize {
         let t0 = tr.start + i as f64 * p;
-        for k in 0..per_period {
-            let w = (1.0 + 49.0 * (rng.sym() + 1.0) / 2.0) * US as f64;
-            let lo = width + 100.0 * US as f64;
-            let phase = if k == 0 {
-                p * (0.5 + 0.1 * (rng.sym() + 1.0) / 2.0)
-            } else {
-                lo + (p - lo - w - 100.0 * US as f64) * (rng.sym() + 1.0) / 2.0
-            };
-            sc.pulse((t0 + phase) as u64, w as u64);
-            widths = (widths.0.min(w as u64), widths.1.max(w as u64));
+        let mut g: Vec<(u64, u64)> = (0..per_period)
+            .map(|k| {
+                let w = (1.0 + 49.0 * (rng.sym() + 1.0) / 2.0) * US as f64;
+                let lo = width + 100.0 * US as f64;
+                let phase = if k == 0 {
+                    p * (0.5 + 0.1 * (rng.sym() + 1.0) / 2.0)
+                } else {
+                    lo + (p - lo - w - 100.0 * US as f64) * (rng.sym() + 1.0) / 2.0
+                };
+                ((t0 + phase) as u64, w as u64)
+            })
+            .collect();
+        // Separate glitches (a second one starting within 100 µs of the first's end would be
+        // ringing on it, not another glitch).
+        g.sort();
+        let mut end = 0;
+        for (at, w) in g {
+            if at < end + 100 * US {
+                continue;
+            }
+            end = at + w;
+            sc.pulse(at, w);
+            widths = (widths.0.min(w), widths.1.max(w));
             sent += 1;
         }
     }
