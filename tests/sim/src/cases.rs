@@ -764,8 +764,8 @@ impl MidiIn {
 }
 
 /// Dense running-status note traffic: `n` bytes at `rate` bytes per second on average (each
-/// byte at least a frame after the previous one), with the sender's own clock bytes (0xF8)
-/// mixed in, which thru must remove. Returns the end.
+/// byte at least a frame after the previous one), with the sender's own clock and transport
+/// mixed in, which thru must remove, and active sensing, which it passes. Returns the end.
 fn notes(
     sc: &mut Scenario,
     mi: &mut MidiIn,
@@ -789,7 +789,9 @@ fn notes(
         }
         for b in msg {
             if rng.next() % 16 == 0 {
-                t = mi.send(sc, t, &[0xF8], 0);
+                // The sender's clock and transport (removed), or active sensing (passed).
+                let rt = [0xF8, 0xF8, 0xF8, 0xFA, 0xFB, 0xFC, 0xFE][(rng.next() % 7) as usize];
+                t = mi.send(sc, t, &[rt], 0);
             }
             // Gaps from one frame up to twice the mean, so the mean rate is `rate`.
             let gap = (FRAME as f64).max(mean * (1.0 + rng.sym())) as u64;
