@@ -16,8 +16,10 @@
 //!    (closer than [`GUARD`]); a pulse that arrives then waits until just after the clock. So the
 //!    clock sees exactly the byte stream that went out, and it is never late because the loop
 //!    was busy.
-//! 3. **Other bytes** (Stop, MIDI thru) go out from here, only when the line will be idle again
-//!    before the next armed clock; thru bytes never delay a clock.
+//! 3. **Other bytes** (Start, Stop, MIDI thru) go from here into the send queue in `hw`, whose
+//!    transmit-complete interrupt sends them back to back, each only if the line is idle again
+//!    before the next armed clock (or, while a clock is being planned, before the earliest time
+//!    it can be due): thru bytes never delay a clock, and keep flowing while this loop is busy.
 
 use heapless::Deque;
 use tactus_core::midi::MidiThru;
