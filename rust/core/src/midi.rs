@@ -158,8 +158,9 @@ enum Sysex {
     Skipping,
 }
 
-/// MIDI thru as a byte streamer: MIDI in → a FIFO of `N` bytes → MIDI out, merged with our own
-/// real-time bytes by the caller (between any two bytes, as MIDI allows).
+/// MIDI thru as a byte streamer: MIDI in → a FIFO of `N` bytes (at least 3, so that any channel
+/// message fits) → MIDI out, merged with our own real-time bytes by the caller (between any two
+/// bytes, as MIDI allows).
 ///
 /// - **Transparent**: every byte goes out unchanged and in order, except clock and transport
 ///   (0xF8–0xFC), which the box's own clock replaces. Running status passes as received (no
