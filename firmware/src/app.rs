@@ -16,8 +16,10 @@
 //!    (closer than [`GUARD`]); a pulse that arrives then waits until just after the clock. So the
 //!    clock sees exactly the byte stream that went out, and it is never late because the loop
 //!    was busy.
-//! 3. **Other bytes** (Stop, MIDI thru) go out from here, only when the line will be idle again
-//!    before the next armed clock; thru bytes never delay a clock.
+//! 3. **Other bytes** (Start, Stop, MIDI thru) go from here into the send queue in `hw`, whose
+//!    transmit-complete interrupt sends them back to back, each only if the line is idle again
+//!    before the next armed clock (or, while a clock is being planned, before the earliest time
+//!    it can be due): thru bytes never delay a clock, and keep flowing while this loop is busy.
 
 use heapless::Deque;
 use tactus_core::midi::MidiThru;
@@ -26,19 +28,21 @@ use tactus_core::time::{is_due, signed_diff};
 use tactus_core::tracker::LockState;
 use tactus_core::{ClockEvents, ClockMessage, ExternalClock, Ppqn, TickRate};
 
-use crate::hw::{self, Shared, ARM_ARMED, ARM_FIRED, ARM_IDLE, FRAME, FW_STATS, LEAD, TICK_HZ};
+use crate::hw::{
+    self, Shared, ARM_ARMED, ARM_FIRED, ARM_IDLE, FRAME, FW_STATS, LEAD, TICK_HZ, TX_MARGIN,
+};
 
-/// Bytes of MIDI thru buffer (whole messages; longer SysEx is dropped whole).
-pub const THRU_BYTES: usize = 32;
+/// Bytes of the MIDI thru FIFO: SysEx of any length streams through it; it fills only when the
+/// input outruns what the line carries beside our clock (see `MidiThru`).
+pub const THRU_BYTES: usize = 64;
 /// No clock change (pulse, button, PPQN, loss poll) starts this close to an armed clock (3 ms):
 /// the longest change plus re-planning must finish before the compare fires (the simulator
 /// measures about 1.5 ms at most; `make bench-firmware` prints it, and the tests fail if a
 /// change ever overlaps an armed clock).
 const GUARD: u32 = 6_000;
-/// A byte goes out only if the line is idle again this long before the armed clock.
-const TX_MARGIN: u32 = 24;
-/// Loss detection: poll the clock this often when nothing else happens.
-const POLL_MS: u8 = 4;
+/// Loss detection: poll the clock this often when nothing else happens (so a Stop follows the
+/// core's loss timeout within about a millisecond).
+const POLL_MS: u8 = 1;
 /// Button: pressed after this many 1 ms samples low in a row, released after `DEBOUNCE_MS` high.
 const PRESS_MS: u8 = 2;
 /// PPQN switches: a new setting counts after this many 1 ms samples unchanged.
@@ -63,14 +67,6 @@ fn ppqn_from_pins(pinb: u8) -> Ppqn {
     }
 }
 
-/// True while a byte written to end at `line_free` is still on the line. Only the next two
-/// frames count as "ahead": a time from long ago (the tick counter wraps every 36 minutes, and a
-/// wrapping difference misreads anything older than half of that) never blocks the line.
-fn line_busy(line_free: u32, now: u32) -> bool {
-    let ahead = signed_diff(line_free, now);
-    ahead > 0 && ahead <= 2 * FRAME as i32
-}
-
 fn later(a: u32, b: u32) -> u32 {
     if is_due(a, b) {
         a
@@ -93,10 +89,6 @@ pub struct App {
     thru: MidiThru<THRU_BYTES>,
     /// Our own non-clock bytes (Start, Stop): ahead of thru traffic.
     prio: Deque<u8, 4>,
-    /// A byte taken from `prio`/`thru` that waits for the line.
-    pending: Option<u8>,
-    /// When the last byte written leaves the line (see [`App::line_free`]).
-    line_free: u32,
     /// The clock position whose preceding message (Start) was already sent.
     presend: Option<u32>,
     /// A due time the compare could not take (the clock would not emit one there).
@@ -128,8 +120,6 @@ impl App {
             clock,
             thru: MidiThru::new(),
             prio: Deque::new(),
-            pending: None,
-            line_free: now,
             presend: None,
             soft_due: None,
             poll_ms: 0,
@@ -148,13 +138,12 @@ impl App {
 
     /// One pass of the main loop.
     pub fn step(&mut self) {
-        while let Some(b) = hw::pop_rx() {
-            self.thru.push(b);
-        }
         if hw::ARM.get() == ARM_FIRED {
             self.commit();
         }
         self.inputs();
+        self.thru_in();
+        self.feed_tx();
         let now = hw::now();
         if self.may_change(now) {
             let t0 = now;
@@ -177,12 +166,13 @@ impl App {
                 note_max(&FW_STATS.max_change, t0);
             }
         }
-        self.service_tx();
+        self.thru_in();
+        self.feed_tx();
         self.led();
         FW_STATS
             .thru_dropped
             .set(self.thru.dropped().min(255) as u8);
-        let tx_waiting = self.pending.is_some() || !self.prio.is_empty() || !self.thru.is_empty();
+        let tx_waiting = self.tx_waiting();
         // Work held back by the guard waits for the clock's compare interrupt: sleep till then.
         let can_change = self.may_change(hw::now());
         let changes = self.want_toggle || self.want_ppqn.is_some();
@@ -195,18 +185,21 @@ impl App {
         });
     }
 
-    /// When the line is free, as seen at `now` (`now` if it already is).
-    fn line_free(&self, now: u32) -> u32 {
-        if line_busy(self.line_free, now) {
-            self.line_free
-        } else {
-            now
+    /// True when bytes wait for room in the send queue (ours or thru).
+    fn tx_waiting(&self) -> bool {
+        (!self.prio.is_empty() || !self.thru.is_empty()) && hw::tx_room() > 0
+    }
+
+    /// MIDI-in bytes received so far into the thru FIFO.
+    fn thru_in(&mut self) {
+        while let Some(b) = hw::pop_rx() {
+            self.thru.push(b);
         }
     }
 
     /// `at`, or `gap` after the line is free (as seen now) if that is later.
     fn not_before_line(&self, at: u32, gap: u32) -> u32 {
-        later(at, self.line_free(hw::now()).wrapping_add(gap))
+        later(at, hw::line_free_at(hw::now()).wrapping_add(gap))
     }
 
     /// True when the clock may be changed now: no clock is armed within [`GUARD`].
@@ -273,10 +266,13 @@ impl App {
     fn plan(&mut self) {
         let t0 = hw::now();
         self.soft_due = None;
-        if hw::disarm() == ARM_FIRED {
+        let next = self.clock.next_due();
+        if hw::disarm(next) == ARM_FIRED {
+            hw::release();
             return; // committed first, then planned again
         }
-        let Some(due) = self.clock.next_due() else {
+        let Some(due) = next else {
+            hw::release();
             return;
         };
         // Not before the byte on the line has left it.
@@ -284,6 +280,7 @@ impl App {
         let ev = self.clock.peek(at);
         if !ev.clock {
             self.soft_due = Some(at);
+            hw::release();
             return;
         }
         // A Start belongs before the clock it announces (a Stop found here is the commit's).
@@ -295,12 +292,15 @@ impl App {
         }
         // Room for everything that must go out before the clock (when it announces anything:
         // then `presend` is this clock).
-        let waiting = (self.prio.len() + self.pending.is_some() as usize) as u32;
+        let waiting = (self.prio.len() + hw::tx_len() as usize) as u32;
         if self.presend == Some(id) && waiting > 0 {
             at = self.not_before_line(at, waiting * (FRAME + 2) + TX_MARGIN);
         }
         while !hw::arm(at) {
-            at = hw::now().wrapping_add(LEAD + 2 * hw::ARM_SAFETY);
+            // Too close to arm, or a byte went out meanwhile: the earliest time that works
+            // (the line first: `now` must be read right before arming).
+            at = later(at, hw::line_free_at(hw::now()).wrapping_add(TX_MARGIN));
+            at = later(at, hw::now().wrapping_add(LEAD + 2 * hw::ARM_SAFETY));
         }
         note_max(&FW_STATS.max_plan, t0);
     }
@@ -332,7 +332,6 @@ impl App {
             s.desync.bump();
         }
         self.presend = None;
-        self.line_free = at.wrapping_add(FRAME + 2);
         hw::ARM.set(ARM_IDLE);
         if clock && id % (UNITS_PER_BEAT) == 0 {
             self.led_ms = if self.clock.running() {
@@ -346,40 +345,15 @@ impl App {
         note_max(&s.max_commit, t0);
     }
 
-    /// Write the next non-clock byte if the line is free and stays clear of the armed clock.
-    fn service_tx(&mut self) {
-        if self.pending.is_none() {
-            self.pending = self.prio.pop_front().or_else(|| self.thru.pop());
-        }
-        let Some(b) = self.pending else {
-            return;
-        };
-        let line_free = self.line_free;
-        let sent = hw::critical(|| {
-            let now = hw::now_raw();
-            if line_busy(line_free, now) {
-                return None;
-            }
-            match hw::ARM.get() {
-                ARM_FIRED => return None,
-                ARM_ARMED => {
-                    let room = signed_diff(hw::ARM_AT.get(), now);
-                    if room < (FRAME + TX_MARGIN) as i32 {
-                        return None;
-                    }
-                }
-                _ => {}
-            }
-            hw::uart_write(b);
-            Some(now)
-        });
-        if let Some(now) = sent {
-            self.pending = None;
-            self.line_free = now.wrapping_add(FRAME + 2);
-            if self.soft_due.is_some() {
-                // The line was busy when a due time could not be armed: try again now.
-                self.plan();
-            }
+    /// Keep the send queue filled: our own bytes first, then thru. The queue's handler sends
+    /// them back to back while the line stays clear of the armed clock, also while this loop is
+    /// busy with a clock change.
+    fn feed_tx(&mut self) {
+        while hw::tx_room() > 0 {
+            let Some(b) = self.prio.pop_front().or_else(|| self.thru.pop()) else {
+                return;
+            };
+            hw::push_tx(b);
         }
     }
 

@@ -4,11 +4,16 @@
 //! calls, no 64-bit arithmetic, no floats) so that the one time-critical handler, the MIDI clock
 //! compare, is never held up for long:
 //!
-//! - `TIMER1_CAPT`: timestamps a rising edge on ICP1 (PD4) into a small ring.
+//! - `TIMER1_CAPT`: captures both edges on ICP1 (PD4): a rising edge becomes a pulse candidate,
+//!   a pulse once the line has stayed high for [`MIN_WIDTH`] (see `TIMER1_CAPT`); accepted
+//!   pulses go into a small ring as their rising edge's timestamp.
 //! - `TIMER1_OVF`: extends Timer1 to 32 bits.
 //! - `TIMER1_COMPA`: writes the armed 0xF8 to UDR1 at its exact tick (see [`LEAD`]).
-//! - `TIMER1_COMPB`: a 1 ms tick that wakes the main loop (debounce, LED, loss polling).
+//! - `TIMER1_COMPB`: a 1 ms tick that wakes the main loop (debounce, LED, loss polling), and
+//!   the [`MIN_WIDTH`] deadline of a pulse candidate (whichever comes first).
 //! - `USART1_RX`: queues MIDI-in bytes for the thru merge.
+//! - `USART1_TX`: a byte left the line: sends the next queued non-clock byte (thru, Start,
+//!   Stop) if it ends before the armed clock, so thru traffic flows while the main loop is busy.
 
 use core::cell::UnsafeCell;
 use core::ptr::{read_volatile, write_volatile};
@@ -19,18 +24,27 @@ use avr_device::atmega32u4 as pac;
 pub const TICK_HZ: u32 = 2_000_000;
 /// One MIDI byte on the wire (10 bits at 31 250 baud = 320 µs) in ticks.
 pub const FRAME: u32 = 640;
-/// The compare interrupt is set this many ticks before the armed time and spins to the exact tick,
-/// so that another interrupt or a short critical section in progress at the due time cannot make
-/// the clock late. Covers the longest other handler plus this handler's entry (measured in the
-/// simulator: see `make bench`).
-pub const LEAD: u32 = 48;
+/// The compare interrupt is set this many ticks (40 µs) before the armed time and spins to the
+/// exact tick, so that another interrupt or a short critical section in progress at the due
+/// time cannot make the clock late. Covers the longest main-loop critical section, then the
+/// capture handler (it has priority over this one), then this handler's entry: about 200 + 272
+/// + 40 cycles, 32 µs (measured in the simulator: see `make bench`).
+pub const LEAD: u32 = 80;
 /// An arming must leave at least this many ticks before the compare time.
 pub const ARM_SAFETY: u32 = 16;
 /// Ticks between 1 ms wake-ups.
 pub const MS: u16 = 2_000;
+/// A pulse counts only when the line stays high this long (100 µs): shorter highs are glitches
+/// (crosstalk, ringing, a hot-plugged cable). The shortest real clock pulses are about 1 ms.
+pub const MIN_WIDTH: u16 = 200;
+
+/// A non-clock byte starts only if the line is idle again this long before the armed clock.
+pub const TX_MARGIN: u32 = 24;
 
 const PULSE_RING: u8 = 4;
 pub const RX_RING: u8 = 16;
+/// Non-clock bytes on their way out (the main loop keeps it filled from the thru FIFO).
+pub const TX_RING: u8 = 8;
 
 /// A value shared with interrupt handlers. Single-byte values are read and written atomically;
 /// wider ones must be accessed inside a critical section (or from a handler).
@@ -71,10 +85,29 @@ pub static ARM_AT: Shared<u32> = Shared::new(0);
 static PULSES: Shared<[u32; PULSE_RING as usize]> = Shared::new([0; PULSE_RING as usize]);
 static P_HEAD: Shared<u8> = Shared::new(0);
 static P_TAIL: Shared<u8> = Shared::new(0);
+/// The input line's state, as the capture handler follows it (see `TIMER1_CAPT`).
+const LINE_LOW: u8 = 0;
+/// High for less than [`MIN_WIDTH`] so far: a candidate, decided by its falling edge or deadline.
+const LINE_CANDIDATE: u8 = 1;
+/// High and accepted as a pulse: waiting for the falling edge.
+const LINE_PULSE: u8 = 2;
+static LINE: Shared<u8> = Shared::new(LINE_LOW);
+/// The candidate's rising edge (32-bit tick).
+static RISE_AT: Shared<u32> = Shared::new(0);
+/// Timer1's low half at the next 1 ms tick (OCR1B points at it or at an earlier deadline).
+static NEXT_MS: Shared<u16> = Shared::new(MS);
 /// MIDI-in bytes.
 static RX: Shared<[u8; RX_RING as usize]> = Shared::new([0; RX_RING as usize]);
 static RX_HEAD: Shared<u8> = Shared::new(0);
 static RX_TAIL: Shared<u8> = Shared::new(0);
+/// Non-clock bytes to send, and when the line is free (the last byte written leaves it).
+static TX: Shared<[u8; TX_RING as usize]> = Shared::new([0; TX_RING as usize]);
+static TX_HEAD: Shared<u8> = Shared::new(0);
+static TX_TAIL: Shared<u8> = Shared::new(0);
+static LINE_FREE: Shared<u32> = Shared::new(0);
+/// While the main loop plans a clock (not armed yet): no byte may overlap this tick.
+static HOLD: Shared<u8> = Shared::new(0);
+static HOLD_AT: Shared<u32> = Shared::new(0);
 /// 1 ms tick counter.
 pub static TICKS: Shared<u8> = Shared::new(0);
 
@@ -96,12 +129,14 @@ pub struct Stats {
     pub rx_err: Shared<u8>,
     /// Clocks the compare handler wrote after their tick (held up for more than [`LEAD`]).
     pub late_isr: Shared<u8>,
-    /// Whole messages dropped by the thru buffer (saturating).
+    /// Messages the thru FIFO dropped or cut short (saturating).
     pub thru_dropped: Shared<u8>,
     /// Longest clock change + re-plan, commit + re-plan, and plan alone (ticks).
     pub max_change: Shared<u16>,
     pub max_commit: Shared<u16>,
     pub max_plan: Shared<u16>,
+    /// Input highs shorter than [`MIN_WIDTH`], rejected (wrapping).
+    pub glitches: Shared<u8>,
 }
 
 #[no_mangle]
@@ -118,6 +153,7 @@ pub static FW_STATS: Stats = Stats {
     max_change: Shared::new(0),
     max_commit: Shared::new(0),
     max_plan: Shared::new(0),
+    glitches: Shared::new(0),
 };
 
 impl Shared<u8> {
@@ -226,25 +262,113 @@ pub fn rx_pending() -> bool {
 pub fn arm(at: u32) -> bool {
     critical(|| {
         let cmp = at.wrapping_sub(LEAD);
-        if (cmp.wrapping_sub(now_raw()) as i32) < ARM_SAFETY as i32 {
+        let now = now_raw();
+        if (cmp.wrapping_sub(now) as i32) < ARM_SAFETY as i32 {
+            return false;
+        }
+        // A byte started since the caller looked at the line: it picks a later time.
+        if line_busy(LINE_FREE.get(), now)
+            && (at.wrapping_sub(LINE_FREE.get()) as i32) < TX_MARGIN as i32
+        {
             return false;
         }
         tc1().ocr1a().write(|w| unsafe { w.bits(cmp as u16) });
         ARM_AT.set(at);
         ARM.set(ARM_ARMED);
+        HOLD.set(0);
+        try_send(now, 0);
         true
     })
 }
 
-/// Disarm unless the byte already went out; returns the arm state seen.
-pub fn disarm() -> u8 {
+/// Disarm unless the byte already went out; returns the arm state seen. Until the next
+/// [`arm`] or [`release`], no queued byte may overlap `hold` (the earliest the next clock can
+/// be due), so the line stays free for it while the main loop plans.
+pub fn disarm(hold: Option<u32>) -> u8 {
     critical(|| {
+        if let Some(at) = hold {
+            HOLD_AT.set(at);
+            HOLD.set(1);
+        }
         let s = ARM.get();
         if s == ARM_ARMED {
             ARM.set(ARM_IDLE);
         }
         s
     })
+}
+
+/// End a [`disarm`] hold without arming.
+pub fn release() {
+    HOLD.set(0);
+    critical(|| try_send(now_raw(), 0));
+}
+
+/// True while a byte written to end at `line_free` is still on the line (more than `slack`
+/// ticks ahead). Only the next two frames count as "ahead": a time from long ago (the tick
+/// counter wraps every 36 minutes) never blocks the line.
+fn line_busy_by(line_free: u32, now: u32, slack: i32) -> bool {
+    let ahead = line_free.wrapping_sub(now) as i32;
+    ahead > slack && ahead <= 2 * FRAME as i32
+}
+
+fn line_busy(line_free: u32, now: u32) -> bool {
+    line_busy_by(line_free, now, 0)
+}
+
+/// When the line is free, as seen at `now` (`now` if it already is).
+pub fn line_free_at(now: u32) -> u32 {
+    critical(|| {
+        let f = LINE_FREE.get();
+        if line_busy(f, now) {
+            f
+        } else {
+            now
+        }
+    })
+}
+
+/// Room in the send queue.
+pub fn tx_room() -> u8 {
+    TX_RING - TX_HEAD.get().wrapping_sub(TX_TAIL.get())
+}
+
+/// Bytes in the send queue (not yet on the line).
+pub fn tx_len() -> u8 {
+    TX_HEAD.get().wrapping_sub(TX_TAIL.get())
+}
+
+/// Queue a non-clock byte (the caller checked [`tx_room`]) and start sending if the line is idle.
+pub fn push_tx(b: u8) {
+    let head = TX_HEAD.get();
+    if head.wrapping_sub(TX_TAIL.get()) >= TX_RING {
+        return;
+    }
+    // SAFETY: this slot is past the tail, so the handler is not reading it.
+    unsafe { write_volatile(&mut (*TX.0.get())[(head % TX_RING) as usize], b) };
+    TX_HEAD.set(head.wrapping_add(1));
+    critical(|| try_send(now_raw(), 0));
+}
+
+/// Start the next queued byte if the line is free (within `slack` ticks) and the byte ends
+/// [`TX_MARGIN`] before the armed (or held) clock. Interrupts disabled.
+fn try_send(now: u32, slack: i32) {
+    let tail = TX_TAIL.get();
+    if TX_HEAD.get() == tail || line_busy_by(LINE_FREE.get(), now, slack) {
+        return;
+    }
+    let room = |at: u32| at.wrapping_sub(now) as i32 >= (FRAME + TX_MARGIN) as i32;
+    if ARM.get() == ARM_ARMED && !room(ARM_AT.get()) {
+        return;
+    }
+    if HOLD.get() != 0 && !room(HOLD_AT.get()) {
+        return;
+    }
+    // SAFETY: slots between tail and head are written; this one is ours until the tail moves.
+    let b = unsafe { read_volatile(&(*TX.0.get())[(tail % TX_RING) as usize]) };
+    TX_TAIL.set(tail.wrapping_add(1));
+    uart_write(b);
+    LINE_FREE.set(now.wrapping_add(FRAME + 2));
 }
 
 /// Set up clock, pins, Timer1 and USART1. Interrupts stay disabled.
@@ -276,14 +400,13 @@ pub fn init() {
     u.ucsr1a().write(|w| unsafe { w.bits(0) });
     u.ucsr1c().write(|w| unsafe { w.bits(0x06) });
     u.ucsr1b()
-        .write(|w| unsafe { w.bits(1 << 7 | 1 << 4 | 1 << 3) }); // RXCIE1 | RXEN1 | TXEN1
+        .write(|w| unsafe { w.bits(1 << 7 | 1 << 6 | 1 << 4 | 1 << 3) }); // RXCIE1 TXCIE1 RXEN1 TXEN1
 
     // Timer1: normal mode, clk/8; input capture on the rising edge with the noise canceller.
     let t = tc1();
     t.tccr1a().write(|w| unsafe { w.bits(0) });
     t.ocr1b().write(|w| unsafe { w.bits(MS) });
-    t.tccr1b()
-        .write(|w| unsafe { w.bits(1 << 7 | 1 << 6 | 1 << 1) }); // ICNC1 | ICES1 | CS11
+    t.tccr1b().write(|w| unsafe { w.bits(TCCR1B_RISING) });
     t.tifr1().write(|w| unsafe { w.bits(0x2F) });
     t.timsk1()
         .write(|w| unsafe { w.bits(1 << 5 | 1 << 2 | 1 << 1 | 1 << 0) }); // ICIE1 OCIE1B OCIE1A TOIE1
@@ -306,7 +429,8 @@ pub fn sleep_unless(busy: impl FnOnce() -> bool) {
     }
 }
 
-/// Write a byte to the UART data register (the caller keeps the line free; see `App::service_tx`).
+/// Write a byte to the UART data register (the caller keeps the line free: `try_send`, and the
+/// clock's compare handler).
 #[inline(always)]
 pub fn uart_write(b: u8) {
     usart1().udr1().write(|w| unsafe { w.bits(b) });
@@ -329,12 +453,31 @@ fn TIMER1_COMPA() {
     }
     while (t.tcnt1().read().bits().wrapping_sub(lo) as i16) < 0 {}
     uart_write(tactus_core::midi::status::CLOCK);
+    LINE_FREE.set(at.wrapping_add(FRAME + 2));
     ARM.set(ARM_FIRED);
 }
 
-#[avr_device::interrupt(atmega32u4)]
-fn TIMER1_CAPT() {
-    let t = extend(tc1().icr1().read().bits());
+/// TCCR1B: noise canceller, clk/8, and the capture edge (ICES1: rising when set).
+const TCCR1B_FALLING: u8 = 1 << 7 | 1 << 1; // ICNC1 | CS11
+const TCCR1B_RISING: u8 = TCCR1B_FALLING | 1 << 6; // | ICES1
+
+/// The clock input's level now (PD4).
+#[inline(always)]
+fn line_high() -> bool {
+    portd().pind().read().bits() & 1 << 4 != 0
+}
+
+fn set_capture_edge(rising: bool) {
+    let v = if rising {
+        TCCR1B_RISING
+    } else {
+        TCCR1B_FALLING
+    };
+    tc1().tccr1b().write(|w| unsafe { w.bits(v) });
+}
+
+/// Queue an accepted pulse (its rising edge's tick) for the main loop.
+fn push_pulse(t: u32) {
     let head = P_HEAD.get();
     if head.wrapping_sub(P_TAIL.get()) >= PULSE_RING {
         FW_STATS.pulse_lost.bump();
@@ -345,6 +488,101 @@ fn TIMER1_CAPT() {
     P_HEAD.set(head.wrapping_add(1));
 }
 
+// Both edges of the clock input, captured by Timer1 (exact to the tick, the noise canceller
+// delays both alike). A rising edge makes a candidate and the capture edge flips to falling;
+// the falling edge flips it back and decides: high for at least [`MIN_WIDTH`] is a pulse at
+// the rising edge's time, shorter is a glitch. A candidate still high at its deadline is
+// accepted then by `TIMER1_COMPB` (so a pulse is taken 100 µs after its edge, and a line
+// stuck high is one pulse).
+//
+// After an edge flip the datasheet asks for ICF1 to be cleared, but a write to TIFR1 would
+// clear every Timer1 flag in simavr; instead each capture is checked against the pin: a
+// "rising" capture with the line low, or a "falling" one with the line high, is a spurious
+// flag (or a glitch already over, far shorter than [`MIN_WIDTH`]) and is ignored.
+#[avr_device::interrupt(atmega32u4)]
+fn TIMER1_CAPT() {
+    let t = extend(tc1().icr1().read().bits());
+    let line = LINE.get();
+    if line == LINE_LOW {
+        if !line_high() {
+            // Low again already: a glitch shorter than this handler's entry (or a spurious
+            // flag after an edge flip, which only a glitch can cause).
+            FW_STATS.glitches.bump();
+            return;
+        }
+        RISE_AT.set(t);
+        LINE.set(LINE_CANDIDATE);
+        set_capture_edge(false);
+        if !line_high() {
+            // It fell around the flip (a glitch shorter than this handler's entry). A captured
+            // fall comes back here as a "rising" capture with the line low and counts then.
+            LINE.set(LINE_LOW);
+            set_capture_edge(true);
+            if !tc1().tifr1().read().icf1().bit_is_set() {
+                FW_STATS.glitches.bump();
+            }
+            return;
+        }
+        schedule_compb();
+    } else {
+        if line_high() {
+            return;
+        }
+        if line == LINE_CANDIDATE {
+            if t.wrapping_sub(RISE_AT.get()) >= MIN_WIDTH as u32 {
+                push_pulse(RISE_AT.get());
+            } else {
+                FW_STATS.glitches.bump();
+            }
+        }
+        LINE.set(LINE_LOW);
+        set_capture_edge(true);
+        if line_high() {
+            // It rose again before the flip: a new candidate from now (a dip this short only
+            // happens on a ringing edge; the candidate is judged by its width like any other).
+            RISE_AT.set(now_raw());
+            LINE.set(LINE_CANDIDATE);
+            set_capture_edge(false);
+            schedule_compb();
+        }
+    }
+}
+
+/// The 1 ms tick and a candidate's deadline share OCR1B: take whatever is due, then point the
+/// compare at the next one. Runs in interrupt context (COMPB, and CAPT for a new candidate).
+fn schedule_compb() {
+    let t = tc1();
+    loop {
+        let now = t.tcnt1().read().bits();
+        let next_ms = NEXT_MS.get();
+        if now.wrapping_sub(next_ms) as i16 >= 0 {
+            NEXT_MS.set(next_ms.wrapping_add(MS));
+            TICKS.set(TICKS.get().wrapping_add(1));
+            continue;
+        }
+        let mut target = next_ms;
+        if LINE.get() == LINE_CANDIDATE {
+            let deadline = (RISE_AT.get() as u16).wrapping_add(MIN_WIDTH);
+            // A pending capture is the falling edge (or a spurious flag): its handler decides.
+            let fall_pending = t.tifr1().read().icf1().bit_is_set();
+            if now.wrapping_sub(deadline) as i16 >= 0 {
+                if !fall_pending {
+                    // High from the rising edge until now, past the deadline: a pulse.
+                    push_pulse(RISE_AT.get());
+                    LINE.set(LINE_PULSE);
+                }
+            } else if next_ms.wrapping_sub(deadline) as i16 > 0 {
+                target = deadline;
+            }
+        }
+        t.ocr1b().write(|w| unsafe { w.bits(target) });
+        // Passed while we were busy: the compare would only match a lap later.
+        if (t.tcnt1().read().bits().wrapping_sub(target) as i16) < 0 {
+            return;
+        }
+    }
+}
+
 #[avr_device::interrupt(atmega32u4)]
 fn TIMER1_OVF() {
     OVF_HI.set(OVF_HI.get().wrapping_add(1));
@@ -352,10 +590,14 @@ fn TIMER1_OVF() {
 
 #[avr_device::interrupt(atmega32u4)]
 fn TIMER1_COMPB() {
-    let t = tc1();
-    let next = t.ocr1b().read().bits().wrapping_add(MS);
-    t.ocr1b().write(|w| unsafe { w.bits(next) });
-    TICKS.set(TICKS.get().wrapping_add(1));
+    schedule_compb();
+}
+
+// The frame on the line is done (TXC): the next queued byte, back to back. A tick or two of
+// slack: the line is free by the hardware's word, whatever the bookkeeping says.
+#[avr_device::interrupt(atmega32u4)]
+fn USART1_TX() {
+    try_send(now_raw(), 8);
 }
 
 #[avr_device::interrupt(atmega32u4)]
