@@ -16,10 +16,8 @@
 //!    (closer than [`GUARD`]); a pulse that arrives then waits until just after the clock. So the
 //!    clock sees exactly the byte stream that went out, and it is never late because the loop
 //!    was busy.
-//! 3. **Other bytes** (Start, Stop, MIDI thru) go from here into the send queue in `hw`, whose
-//!    transmit-complete interrupt sends them back to back, each only if the line is idle again
-//!    before the next armed clock (or, while a clock is being planned, before the earliest time
-//!    it can be due): thru bytes never delay a clock, and keep flowing while this loop is busy.
+//! 3. **Other bytes** (Start, Stop, MIDI thru) go out from here, only when the line will be idle
+//!    again before the next armed clock; thru bytes never delay a clock.
 
 use heapless::Deque;
 use tactus_core::midi::MidiThru;
@@ -28,9 +26,7 @@ use tactus_core::time::{is_due, signed_diff};
 use tactus_core::tracker::LockState;
 use tactus_core::{ClockEvents, ClockMessage, ExternalClock, Ppqn, TickRate};
 
-use crate::hw::{
-    self, Shared, ARM_ARMED, ARM_FIRED, ARM_IDLE, FRAME, FW_STATS, LEAD, TICK_HZ, TX_MARGIN,
-};
+use crate::hw::{self, Shared, ARM_ARMED, ARM_FIRED, ARM_IDLE, FRAME, FW_STATS, LEAD, TICK_HZ};
 
 /// Bytes of the MIDI thru FIFO: SysEx of any length streams through it; it fills only when the
 /// input outruns what the line carries beside our clock (see `MidiThru`).
@@ -40,6 +36,11 @@ pub const THRU_BYTES: usize = 64;
 /// measures about 1.5 ms at most; `make bench-firmware` prints it, and the tests fail if a
 /// change ever overlaps an armed clock).
 const GUARD: u32 = 6_000;
+/// A byte goes out only if the line is idle again this long before the armed clock.
+const TX_MARGIN: u32 = 24;
+/// A clock change waits at most this long for thru bytes to go out first (four frames: a
+/// note message and a real-time byte or two).
+const TX_FIRST: u32 = 4 * FRAME;
 /// Loss detection: poll the clock this often when nothing else happens (so a Stop follows the
 /// core's loss timeout within about a millisecond).
 const POLL_MS: u8 = 1;
@@ -67,6 +68,14 @@ fn ppqn_from_pins(pinb: u8) -> Ppqn {
     }
 }
 
+/// True while a byte written to end at `line_free` is still on the line. Only the next two
+/// frames count as "ahead": a time from long ago (the tick counter wraps every 36 minutes, and a
+/// wrapping difference misreads anything older than half of that) never blocks the line.
+fn line_busy(line_free: u32, now: u32) -> bool {
+    let ahead = signed_diff(line_free, now);
+    ahead > 0 && ahead <= 2 * FRAME as i32
+}
+
 fn later(a: u32, b: u32) -> u32 {
     if is_due(a, b) {
         a
@@ -89,6 +98,12 @@ pub struct App {
     thru: MidiThru<THRU_BYTES>,
     /// Our own non-clock bytes (Start, Stop): ahead of thru traffic.
     prio: Deque<u8, 4>,
+    /// A byte taken from `prio`/`thru` that waits for the line.
+    pending: Option<u8>,
+    /// Since when clock changes have waited for thru bytes (see `TX_FIRST`).
+    tx_first_since: Option<u32>,
+    /// When the last byte written leaves the line (see [`App::line_free`]).
+    line_free: u32,
     /// The clock position whose preceding message (Start) was already sent.
     presend: Option<u32>,
     /// A due time the compare could not take (the clock would not emit one there).
@@ -120,6 +135,9 @@ impl App {
             clock,
             thru: MidiThru::new(),
             prio: Deque::new(),
+            pending: None,
+            tx_first_since: None,
+            line_free: now,
             presend: None,
             soft_due: None,
             poll_ms: 0,
@@ -142,10 +160,20 @@ impl App {
             self.commit();
         }
         self.inputs();
+        // Thru bytes before clock changes, which can keep the loop busy for a millisecond: one
+        // goes out now if the line is free, and a change waits while bytes wait for the line
+        // (at most `TX_FIRST`, and only while the change can still start clear of the armed
+        // clock after the next byte).
         self.thru_in();
-        self.feed_tx();
+        self.service_tx();
         let now = hw::now();
-        if self.may_change(now) {
+        let tx_first = self.tx_waiting()
+            && self.may_change(self.line_free(now))
+            && now.wrapping_sub(*self.tx_first_since.get_or_insert(now)) < TX_FIRST;
+        if !tx_first {
+            self.tx_first_since = None;
+        }
+        if !tx_first && self.may_change(now) {
             let t0 = now;
             let mut changed = true;
             if let Some(t) = hw::pop_pulse() {
@@ -167,7 +195,7 @@ impl App {
             }
         }
         self.thru_in();
-        self.feed_tx();
+        self.service_tx();
         self.led();
         FW_STATS
             .thru_dropped
@@ -185,9 +213,9 @@ impl App {
         });
     }
 
-    /// True when bytes wait for room in the send queue (ours or thru).
+    /// True when bytes wait to go out (ours or thru).
     fn tx_waiting(&self) -> bool {
-        (!self.prio.is_empty() || !self.thru.is_empty()) && hw::tx_room() > 0
+        self.pending.is_some() || !self.prio.is_empty() || !self.thru.is_empty()
     }
 
     /// MIDI-in bytes received so far into the thru FIFO.
@@ -197,9 +225,18 @@ impl App {
         }
     }
 
+    /// When the line is free, as seen at `now` (`now` if it already is).
+    fn line_free(&self, now: u32) -> u32 {
+        if line_busy(self.line_free, now) {
+            self.line_free
+        } else {
+            now
+        }
+    }
+
     /// `at`, or `gap` after the line is free (as seen now) if that is later.
     fn not_before_line(&self, at: u32, gap: u32) -> u32 {
-        later(at, hw::line_free_at(hw::now()).wrapping_add(gap))
+        later(at, self.line_free(hw::now()).wrapping_add(gap))
     }
 
     /// True when the clock may be changed now: no clock is armed within [`GUARD`].
@@ -226,10 +263,8 @@ impl App {
     /// Queue one of our own messages (ahead of thru traffic). The queue holds what one poll can
     /// emit (Stop, Start, Clock); should it ever be full, the byte is dropped, not a clock late.
     fn send(&mut self, msg: ClockMessage) {
-        let (bytes, n) = msg.encode();
-        for &b in &bytes[..n] {
-            let _ = self.prio.push_back(b);
-        }
+        // The box only sends one-byte real-time messages (Start, Stop, Clock).
+        let _ = self.prio.push_back(msg.encode().0[0]);
     }
 
     /// Queue what a poll emitted that the compare handler does not send: Stop, and the message
@@ -266,13 +301,10 @@ impl App {
     fn plan(&mut self) {
         let t0 = hw::now();
         self.soft_due = None;
-        let next = self.clock.next_due();
-        if hw::disarm(next) == ARM_FIRED {
-            hw::release();
+        if hw::disarm() == ARM_FIRED {
             return; // committed first, then planned again
         }
-        let Some(due) = next else {
-            hw::release();
+        let Some(due) = self.clock.next_due() else {
             return;
         };
         // Not before the byte on the line has left it.
@@ -280,7 +312,6 @@ impl App {
         let ev = self.clock.peek(at);
         if !ev.clock {
             self.soft_due = Some(at);
-            hw::release();
             return;
         }
         // A Start belongs before the clock it announces (a Stop found here is the commit's).
@@ -292,15 +323,12 @@ impl App {
         }
         // Room for everything that must go out before the clock (when it announces anything:
         // then `presend` is this clock).
-        let waiting = (self.prio.len() + hw::tx_len() as usize) as u32;
+        let waiting = (self.prio.len() + self.pending.is_some() as usize) as u32;
         if self.presend == Some(id) && waiting > 0 {
             at = self.not_before_line(at, waiting * (FRAME + 2) + TX_MARGIN);
         }
         while !hw::arm(at) {
-            // Too close to arm, or a byte went out meanwhile: the earliest time that works
-            // (the line first: `now` must be read right before arming).
-            at = later(at, hw::line_free_at(hw::now()).wrapping_add(TX_MARGIN));
-            at = later(at, hw::now().wrapping_add(LEAD + 2 * hw::ARM_SAFETY));
+            at = hw::now().wrapping_add(LEAD + 2 * hw::ARM_SAFETY);
         }
         note_max(&FW_STATS.max_plan, t0);
     }
@@ -332,6 +360,7 @@ impl App {
             s.desync.bump();
         }
         self.presend = None;
+        self.line_free = at.wrapping_add(FRAME + 2);
         hw::ARM.set(ARM_IDLE);
         if clock && id % (UNITS_PER_BEAT) == 0 {
             self.led_ms = if self.clock.running() {
@@ -345,15 +374,40 @@ impl App {
         note_max(&s.max_commit, t0);
     }
 
-    /// Keep the send queue filled: our own bytes first, then thru. The queue's handler sends
-    /// them back to back while the line stays clear of the armed clock, also while this loop is
-    /// busy with a clock change.
-    fn feed_tx(&mut self) {
-        while hw::tx_room() > 0 {
-            let Some(b) = self.prio.pop_front().or_else(|| self.thru.pop()) else {
-                return;
-            };
-            hw::push_tx(b);
+    /// Write the next non-clock byte if the line is free and stays clear of the armed clock.
+    fn service_tx(&mut self) {
+        if self.pending.is_none() {
+            self.pending = self.prio.pop_front().or_else(|| self.thru.pop());
+        }
+        let Some(b) = self.pending else {
+            return;
+        };
+        let line_free = self.line_free;
+        let sent = hw::critical(|| {
+            let now = hw::now_raw();
+            if line_busy(line_free, now) {
+                return None;
+            }
+            match hw::ARM.get() {
+                ARM_FIRED => return None,
+                ARM_ARMED => {
+                    let room = signed_diff(hw::ARM_AT.get(), now);
+                    if room < (FRAME + TX_MARGIN) as i32 {
+                        return None;
+                    }
+                }
+                _ => {}
+            }
+            hw::uart_write(b);
+            Some(now)
+        });
+        if let Some(now) = sent {
+            self.pending = None;
+            self.line_free = now.wrapping_add(FRAME + 2);
+            if self.soft_due.is_some() {
+                // The line was busy when a due time could not be armed: try again now.
+                self.plan();
+            }
         }
     }
 

@@ -12,8 +12,6 @@
 //! - `TIMER1_COMPB`: a 1 ms tick that wakes the main loop (debounce, LED, loss polling), and
 //!   the [`MIN_WIDTH`] deadline of a pulse candidate (whichever comes first).
 //! - `USART1_RX`: queues MIDI-in bytes for the thru merge.
-//! - `USART1_TX`: a byte left the line: sends the next queued non-clock byte (thru, Start,
-//!   Stop) if it ends before the armed clock, so thru traffic flows while the main loop is busy.
 
 use core::cell::UnsafeCell;
 use core::ptr::{read_volatile, write_volatile};
@@ -24,12 +22,11 @@ use avr_device::atmega32u4 as pac;
 pub const TICK_HZ: u32 = 2_000_000;
 /// One MIDI byte on the wire (10 bits at 31 250 baud = 320 µs) in ticks.
 pub const FRAME: u32 = 640;
-/// The compare interrupt is set this many ticks (40 µs) before the armed time and spins to the
-/// exact tick, so that another interrupt or a short critical section in progress at the due
-/// time cannot make the clock late. Covers the longest main-loop critical section, then the
-/// capture handler (it has priority over this one), then this handler's entry: about 200 + 272
-/// + 40 cycles, 32 µs (measured in the simulator: see `make bench`).
-pub const LEAD: u32 = 80;
+/// The compare interrupt is set this many ticks before the armed time and spins to the exact tick,
+/// so that another interrupt or a short critical section in progress at the due time cannot make
+/// the clock late. Covers the longest other handler plus this handler's entry (measured in the
+/// simulator: see `make bench`).
+pub const LEAD: u32 = 48;
 /// An arming must leave at least this many ticks before the compare time.
 pub const ARM_SAFETY: u32 = 16;
 /// Ticks between 1 ms wake-ups.
@@ -38,13 +35,8 @@ pub const MS: u16 = 2_000;
 /// (crosstalk, ringing, a hot-plugged cable). The shortest real clock pulses are about 1 ms.
 pub const MIN_WIDTH: u16 = 200;
 
-/// A non-clock byte starts only if the line is idle again this long before the armed clock.
-pub const TX_MARGIN: u32 = 24;
-
 const PULSE_RING: u8 = 4;
 pub const RX_RING: u8 = 16;
-/// Non-clock bytes on their way out (the main loop keeps it filled from the thru FIFO).
-pub const TX_RING: u8 = 8;
 
 /// A value shared with interrupt handlers. Single-byte values are read and written atomically;
 /// wider ones must be accessed inside a critical section (or from a handler).
@@ -100,14 +92,6 @@ static NEXT_MS: Shared<u16> = Shared::new(MS);
 static RX: Shared<[u8; RX_RING as usize]> = Shared::new([0; RX_RING as usize]);
 static RX_HEAD: Shared<u8> = Shared::new(0);
 static RX_TAIL: Shared<u8> = Shared::new(0);
-/// Non-clock bytes to send, and when the line is free (the last byte written leaves it).
-static TX: Shared<[u8; TX_RING as usize]> = Shared::new([0; TX_RING as usize]);
-static TX_HEAD: Shared<u8> = Shared::new(0);
-static TX_TAIL: Shared<u8> = Shared::new(0);
-static LINE_FREE: Shared<u32> = Shared::new(0);
-/// While the main loop plans a clock (not armed yet): no byte may overlap this tick.
-static HOLD: Shared<u8> = Shared::new(0);
-static HOLD_AT: Shared<u32> = Shared::new(0);
 /// 1 ms tick counter.
 pub static TICKS: Shared<u8> = Shared::new(0);
 
@@ -262,113 +246,25 @@ pub fn rx_pending() -> bool {
 pub fn arm(at: u32) -> bool {
     critical(|| {
         let cmp = at.wrapping_sub(LEAD);
-        let now = now_raw();
-        if (cmp.wrapping_sub(now) as i32) < ARM_SAFETY as i32 {
-            return false;
-        }
-        // A byte started since the caller looked at the line: it picks a later time.
-        if line_busy(LINE_FREE.get(), now)
-            && (at.wrapping_sub(LINE_FREE.get()) as i32) < TX_MARGIN as i32
-        {
+        if (cmp.wrapping_sub(now_raw()) as i32) < ARM_SAFETY as i32 {
             return false;
         }
         tc1().ocr1a().write(|w| unsafe { w.bits(cmp as u16) });
         ARM_AT.set(at);
         ARM.set(ARM_ARMED);
-        HOLD.set(0);
-        try_send(now, 0);
         true
     })
 }
 
-/// Disarm unless the byte already went out; returns the arm state seen. Until the next
-/// [`arm`] or [`release`], no queued byte may overlap `hold` (the earliest the next clock can
-/// be due), so the line stays free for it while the main loop plans.
-pub fn disarm(hold: Option<u32>) -> u8 {
+/// Disarm unless the byte already went out; returns the arm state seen.
+pub fn disarm() -> u8 {
     critical(|| {
-        if let Some(at) = hold {
-            HOLD_AT.set(at);
-            HOLD.set(1);
-        }
         let s = ARM.get();
         if s == ARM_ARMED {
             ARM.set(ARM_IDLE);
         }
         s
     })
-}
-
-/// End a [`disarm`] hold without arming.
-pub fn release() {
-    HOLD.set(0);
-    critical(|| try_send(now_raw(), 0));
-}
-
-/// True while a byte written to end at `line_free` is still on the line (more than `slack`
-/// ticks ahead). Only the next two frames count as "ahead": a time from long ago (the tick
-/// counter wraps every 36 minutes) never blocks the line.
-fn line_busy_by(line_free: u32, now: u32, slack: i32) -> bool {
-    let ahead = line_free.wrapping_sub(now) as i32;
-    ahead > slack && ahead <= 2 * FRAME as i32
-}
-
-fn line_busy(line_free: u32, now: u32) -> bool {
-    line_busy_by(line_free, now, 0)
-}
-
-/// When the line is free, as seen at `now` (`now` if it already is).
-pub fn line_free_at(now: u32) -> u32 {
-    critical(|| {
-        let f = LINE_FREE.get();
-        if line_busy(f, now) {
-            f
-        } else {
-            now
-        }
-    })
-}
-
-/// Room in the send queue.
-pub fn tx_room() -> u8 {
-    TX_RING - TX_HEAD.get().wrapping_sub(TX_TAIL.get())
-}
-
-/// Bytes in the send queue (not yet on the line).
-pub fn tx_len() -> u8 {
-    TX_HEAD.get().wrapping_sub(TX_TAIL.get())
-}
-
-/// Queue a non-clock byte (the caller checked [`tx_room`]) and start sending if the line is idle.
-pub fn push_tx(b: u8) {
-    let head = TX_HEAD.get();
-    if head.wrapping_sub(TX_TAIL.get()) >= TX_RING {
-        return;
-    }
-    // SAFETY: this slot is past the tail, so the handler is not reading it.
-    unsafe { write_volatile(&mut (*TX.0.get())[(head % TX_RING) as usize], b) };
-    TX_HEAD.set(head.wrapping_add(1));
-    critical(|| try_send(now_raw(), 0));
-}
-
-/// Start the next queued byte if the line is free (within `slack` ticks) and the byte ends
-/// [`TX_MARGIN`] before the armed (or held) clock. Interrupts disabled.
-fn try_send(now: u32, slack: i32) {
-    let tail = TX_TAIL.get();
-    if TX_HEAD.get() == tail || line_busy_by(LINE_FREE.get(), now, slack) {
-        return;
-    }
-    let room = |at: u32| at.wrapping_sub(now) as i32 >= (FRAME + TX_MARGIN) as i32;
-    if ARM.get() == ARM_ARMED && !room(ARM_AT.get()) {
-        return;
-    }
-    if HOLD.get() != 0 && !room(HOLD_AT.get()) {
-        return;
-    }
-    // SAFETY: slots between tail and head are written; this one is ours until the tail moves.
-    let b = unsafe { read_volatile(&(*TX.0.get())[(tail % TX_RING) as usize]) };
-    TX_TAIL.set(tail.wrapping_add(1));
-    uart_write(b);
-    LINE_FREE.set(now.wrapping_add(FRAME + 2));
 }
 
 /// Set up clock, pins, Timer1 and USART1. Interrupts stay disabled.
@@ -400,7 +296,7 @@ pub fn init() {
     u.ucsr1a().write(|w| unsafe { w.bits(0) });
     u.ucsr1c().write(|w| unsafe { w.bits(0x06) });
     u.ucsr1b()
-        .write(|w| unsafe { w.bits(1 << 7 | 1 << 6 | 1 << 4 | 1 << 3) }); // RXCIE1 TXCIE1 RXEN1 TXEN1
+        .write(|w| unsafe { w.bits(1 << 7 | 1 << 4 | 1 << 3) }); // RXCIE1 | RXEN1 | TXEN1
 
     // Timer1: normal mode, clk/8; input capture on the rising edge with the noise canceller.
     let t = tc1();
@@ -429,8 +325,7 @@ pub fn sleep_unless(busy: impl FnOnce() -> bool) {
     }
 }
 
-/// Write a byte to the UART data register (the caller keeps the line free: `try_send`, and the
-/// clock's compare handler).
+/// Write a byte to the UART data register (the caller keeps the line free; see `App::service_tx`).
 #[inline(always)]
 pub fn uart_write(b: u8) {
     usart1().udr1().write(|w| unsafe { w.bits(b) });
@@ -453,7 +348,6 @@ fn TIMER1_COMPA() {
     }
     while (t.tcnt1().read().bits().wrapping_sub(lo) as i16) < 0 {}
     uart_write(tactus_core::midi::status::CLOCK);
-    LINE_FREE.set(at.wrapping_add(FRAME + 2));
     ARM.set(ARM_FIRED);
 }
 
@@ -591,13 +485,6 @@ fn TIMER1_OVF() {
 #[avr_device::interrupt(atmega32u4)]
 fn TIMER1_COMPB() {
     schedule_compb();
-}
-
-// The frame on the line is done (TXC): the next queued byte, back to back. A tick or two of
-// slack: the line is free by the hardware's word, whatever the bookkeeping says.
-#[avr_device::interrupt(atmega32u4)]
-fn USART1_TX() {
-    try_send(now_raw(), 8);
 }
 
 #[avr_device::interrupt(atmega32u4)]

@@ -124,8 +124,7 @@ fn bench(elf: &str) {
             cases.push((String::new(), Box::new(move |e| cases::steady(e, p, b))));
         }
     }
-    cases.push((String::new(), Box::new(|e| cases::thru_stream(e, 120.0))));
-    cases.push((String::new(), Box::new(|e| cases::thru_stream(e, 300.0))));
+    cases.push((String::new(), Box::new(cases::thru_stream)));
     cases.push((String::new(), Box::new(cases::thru_overflow)));
     cases.push((String::new(), Box::new(|e| cases::jitter(e, 24, 500.0))));
     for p in [1, 2, 4, 24] {
@@ -218,7 +217,6 @@ fn bench(elf: &str) {
         (18, "TIMER1_COMPB (1 ms)"),
         (20, "TIMER1_OVF"),
         (25, "USART1_RX"),
-        (27, "USART1_TX (next thru byte)"),
     ];
     let isr: Vec<String> = names
         .iter()
