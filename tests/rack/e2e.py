@@ -402,7 +402,10 @@ def judge_srate(j, run):
     j.check(db < 0.005 and da < 0.005, "BPM out stays at %.4f V (100 BPM): max error %.5f V before, %.5f V after" % (want, db, da))
     for a, b, label in ((2.0, tc - 0.05, "44.1 kHz"), (tc + 0.05, END - 0.1, "96 kHz")):
         err = grid_error_frames(run, 3, a, b, beat / 24, next(t for _, t in run.clocks if t >= a))
-        j.check(err <= 1.5, "srate %s: CLK4 edges within %.2f frames of the input's 24 PPQN grid (limit 1.5)" % (label, err))
+        # A frame of output rounding, plus what the tracker follows of the input's own frame
+        # quantization across the change (its bias and jitter averages restart with the new
+        # rate): at most 2 frames, 21 µs at 96 kHz.
+        j.check(err <= 2.0, "srate %s: CLK4 edges within %.2f frames of the input's 24 PPQN grid (limit 2)" % (label, err))
     judge_midi_clock(j, run, "srate 44.1 kHz", 2.0, tc - 0.05, 0.6)
     judge_midi_clock(j, run, "srate 96 kHz", tc + 0.2, END - 0.1, 0.6)
 
