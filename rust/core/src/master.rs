@@ -1,6 +1,6 @@
 //! [`MasterClock`]: the internal tempo source, driving the same [`Timeline`] path as the tracker.
 
-use crate::tempo::unit_period_from_milli_bpm;
+use crate::tempo::{milli_bpm_from_slope, unit_period_from_milli_bpm};
 use crate::time::{signed_diff, Tick, TickRate};
 use crate::timeline::{TickQ8, Timeline};
 
@@ -67,6 +67,28 @@ impl MasterClock {
             horizon: pos.wrapping_add(MASTER_REACH),
             valid: true,
         };
+    }
+
+    /// Follow an outside timeline (Ableton Link, through the Rack plugin): position `pos` plus
+    /// `frac`/65 536 of a unit is reached at `now`, and positions advance `slope` Q8 ticks per
+    /// unit. The anchor is the whole unit `pos`, a fraction of a unit before `now`; the tempo
+    /// shown is the slope's. Called once per audio block with the outside timeline's position,
+    /// which moves continuously, so the line does too.
+    pub fn steer(&mut self, now: Tick, pos: u32, frac: u16, slope: u32) {
+        let slope = slope.max(1);
+        let back = (frac as u64 * slope as u64) >> 16;
+        let at = ((now as u64) << 8).wrapping_sub(back);
+        self.tl = Timeline {
+            anchor: TickQ8 {
+                tick: (at >> 8) as u32,
+                frac: at as u8,
+            },
+            anchor_pos: pos,
+            slope,
+            horizon: pos.wrapping_add(MASTER_REACH),
+            valid: true,
+        };
+        self.milli_bpm = milli_bpm_from_slope(slope, self.rate);
     }
 
     /// Move the anchor forward by whole position units to the last one at or before `now` once
@@ -152,6 +174,20 @@ mod tests {
         assert_eq!(after.time_of(far), before.time_of(far));
         assert_eq!(after.position_at(now), before.position_at(now));
         assert!(!m.keep_fresh(now.wrapping_add(1000)), "fresh now");
+    }
+
+    #[test]
+    fn steer_puts_the_position_at_now() {
+        let rate = TickRate::new(1_000_000);
+        let mut m = MasterClock::new(rate, 120_000, 0);
+        // 120 BPM at 1 MHz: 5208.33 ticks per unit; position 100.5 at tick 777 777.
+        let slope = unit_period_from_milli_bpm(120_000, rate);
+        m.steer(777_777, 100, 32_768, slope);
+        let tl = m.timeline();
+        assert_eq!(tl.position_at(777_777), Some((100, 32_767)));
+        let t = tl.time_of(101).unwrap().round();
+        assert!((777_777 + 2_603..=777_777 + 2_605).contains(&t), "{t}");
+        assert_eq!(m.milli_bpm(), 120_000);
     }
 
     #[test]
