@@ -1,7 +1,8 @@
 # Tactus: a VCV Rack 2 plugin and a Teensy 2.0 firmware over one Rust clock core.
 #
 #   make test        everything CI checks (fmt, clippy, cargo test, cargo doc, header drift, C++ ABI tests,
-#                    firmware build + simavr tests); installs missing tools itself
+#                    Ableton Link tests in a private network namespace, firmware build + simavr
+#                    tests); installs missing tools itself
 #   make bench       criterion per-sample cost + the scenario report (build/bench/)
 #   make             the Rack plugin (needs RACK_DIR pointing at a Rack 2 SDK)
 #   make firmware    the Teensy 2.0 firmware (.elf/.hex in build/firmware/)
@@ -18,6 +19,7 @@ BENCH_TARGETS := bench-rust
 .DEFAULT_GOAL := all
 
 -include tests/abi.mk
+-include tests/link.mk
 -include firmware/firmware.mk
 
 # ---- Rust workspace ----------------------------------------------------------------------------

@@ -188,7 +188,8 @@ impl<const N: usize> ClockEngine<N> {
 
     /// Let an outside timeline lead the master tempo (Ableton Link in the Rack plugin): on the
     /// master source, position `pos` + `frac`/65 536 is reached at `now` and positions advance
-    /// `slope_q8`/256 ticks per unit (the tempo shown follows). Call it once per audio block;
+    /// `slope_q8`/256 ticks per unit; the tempo shown is `milli_bpm` (0: the slope's). Call it
+    /// once per audio block;
     /// as long as the outside position moves continuously, the outputs and the MIDI clock carry
     /// on as after any tempo change (a late pulse is spread, never sent in a burst, and none is
     /// lost or repeated).
@@ -203,6 +204,7 @@ impl<const N: usize> ClockEngine<N> {
         pos: u32,
         frac: u16,
         slope_q8: u32,
+        milli_bpm: u32,
         renumber: bool,
     ) {
         if self.source != Source::Master || slope_q8 == 0 {
@@ -219,7 +221,7 @@ impl<const N: usize> ClockEngine<N> {
                 self.song_pos = self.song_pos.wrapping_add(delta);
             }
         }
-        self.master.steer(now, pos, frac, slope_q8);
+        self.master.steer(now, pos, frac, slope_q8, milli_bpm);
         self.cfg.master_milli_bpm = self.master.milli_bpm();
         self.refresh();
     }

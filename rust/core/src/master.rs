@@ -72,9 +72,10 @@ impl MasterClock {
     /// Follow an outside timeline (Ableton Link, through the Rack plugin): position `pos` plus
     /// `frac`/65 536 of a unit is reached at `now`, and positions advance `slope` Q8 ticks per
     /// unit. The anchor is the whole unit `pos`, a fraction of a unit before `now`; the tempo
-    /// shown is the slope's. Called once per audio block with the outside timeline's position,
-    /// which moves continuously, so the line does too.
-    pub fn steer(&mut self, now: Tick, pos: u32, frac: u16, slope: u32) {
+    /// shown is `milli_bpm` (the outside tempo; the slope also carries clock drift), or the
+    /// slope's when 0. Called once per audio block with the outside timeline's position, which
+    /// moves continuously, so the line does too.
+    pub fn steer(&mut self, now: Tick, pos: u32, frac: u16, slope: u32, milli_bpm: u32) {
         let slope = slope.max(1);
         let back = (frac as u64 * slope as u64) >> 16;
         let at = ((now as u64) << 8).wrapping_sub(back);
@@ -88,7 +89,11 @@ impl MasterClock {
             horizon: pos.wrapping_add(MASTER_REACH),
             valid: true,
         };
-        self.milli_bpm = milli_bpm_from_slope(slope, self.rate);
+        self.milli_bpm = if milli_bpm != 0 {
+            milli_bpm
+        } else {
+            milli_bpm_from_slope(slope, self.rate)
+        };
     }
 
     /// Move the anchor forward by whole position units to the last one at or before `now` once
@@ -182,7 +187,7 @@ mod tests {
         let mut m = MasterClock::new(rate, 120_000, 0);
         // 120 BPM at 1 MHz: 5208.33 ticks per unit; position 100.5 at tick 777 777.
         let slope = unit_period_from_milli_bpm(120_000, rate);
-        m.steer(777_777, 100, 32_768, slope);
+        m.steer(777_777, 100, 32_768, slope, 0);
         let tl = m.timeline();
         assert_eq!(tl.position_at(777_777), Some((100, 32_767)));
         let t = tl.time_of(101).unwrap().round();

@@ -867,17 +867,18 @@ impl Bridge {
 
     /// Steer the master timeline to the session (Link is the source): at the current sample
     /// the count stands at `pos_q16` position units (1/96 beat, 16 fractional bits; 0 is
-    /// beat 1), advancing `slope_q8`/256 ticks per unit. The first call after Link became the
+    /// beat 1), advancing `slope_q8`/256 ticks per unit, at `milli_bpm` for the display and BPM
+    /// out. The first call after Link became the
     /// source renumbers the count (see [`ClockEngine::follow_timeline`]). A negative position
     /// (a start that is still ahead) leaves the timeline alone. Returns true when it steered.
-    pub fn follow_link(&mut self, pos_q16: i64, slope_q8: u32) -> bool {
+    pub fn follow_link(&mut self, pos_q16: i64, slope_q8: u32, milli_bpm: u32) -> bool {
         if self.source != InputSource::Link || pos_q16 < 0 || slope_q8 == 0 {
             return false;
         }
         let renumber = core::mem::take(&mut self.link_engaged);
         let (pos, frac) = ((pos_q16 >> 16) as u32, pos_q16 as u16);
         self.engine
-            .follow_timeline(self.now, pos, frac, slope_q8, renumber);
+            .follow_timeline(self.now, pos, frac, slope_q8, milli_bpm, renumber);
         self.dirty = true;
         true
     }

@@ -377,7 +377,8 @@ impl LinkDriver {
         let slope_q8 = (us_per_unit * b.subsample() as f64 / self.filter.slope() * 256.0).round();
         let pos_q16 = ((beat - self.origin) * 96.0 * 65_536.0).round();
         if slope_q8 >= 1.0 && slope_q8 < u32::MAX as f64 && pos_q16.abs() < 9e15 {
-            b.follow_link(pos_q16 as i64, slope_q8 as u32);
+            let milli_bpm = (tempo * 1000.0).round().min(u32::MAX as f64) as u32;
+            b.follow_link(pos_q16 as i64, slope_q8 as u32, milli_bpm);
         }
     }
 
