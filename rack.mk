@@ -50,6 +50,24 @@ DISTRIBUTABLES += $(wildcard LICENSE*) $(wildcard README*)
 
 include $(RACK_DIR)/plugin.mk
 
+# Our sources are compiled with -Werror (after the SDK's -Wall -Wextra) when RACK_WERROR=1:
+# always in `make test`, and by default with the lab's SDK (../shared/rack/sdk, a known
+# compiler), so `make` and `make test` there build the same objects. With another SDK the
+# default is 0 (a newer compiler's new warning must not stop an install). The stamp holds the
+# setting, so switching it rebuilds our objects instead of keeping ones built without it.
+RACK_WERROR ?= $(if $(filter $(RACK_SHARED)/sdk,$(RACK_DIR)),1,0)
+RACK_WERROR_STAMP := build/src-cpp/werror.stamp
+TACTUS_OBJECTS := $(patsubst %, build/%.o, $(filter src-cpp/%, $(SOURCES)))
+ifeq ($(RACK_WERROR),1)
+$(TACTUS_OBJECTS): CXXFLAGS += -Werror
+endif
+$(TACTUS_OBJECTS): $(RACK_WERROR_STAMP)
+$(RACK_WERROR_STAMP): FORCE
+	@mkdir -p $(@D)
+	@echo "$(RACK_WERROR)" | cmp -s - $@ || echo "$(RACK_WERROR)" > $@
+.PHONY: FORCE
+FORCE:
+
 # The release profile: LTO, panic = "abort". `cargo rustc --crate-type staticlib` builds only
 # the staticlib (with both crate types cargo would skip LTO). No target-cpu flags: the library
 # runs on every CPU Rack supports.

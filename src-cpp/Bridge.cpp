@@ -46,9 +46,24 @@ static const Rect MIDI_OUT_DISPLAY(Vec(46.72, 28.6), Vec(39.72, 18.667));
 namespace {
 
 const int NUM_OUTPUTS = TACTUS_OUTPUTS;
-const int DEFAULT_OUT_PPQN_INDEX[NUM_OUTPUTS] = {0, 1, 2, 6};  // 1, 2, 4, 24 PPQN
-const int DEFAULT_IN_PPQN_INDEX = 2;                           // 4 PPQN
-const float DEFAULT_RESPONSE = 162.f / 255.f;                  // the core's default
+
+// Every default comes from the core (tactus_settings_default), every PPQN from its table.
+TactusSettings coreDefaults() {
+	TactusSettings s;
+	tactus_settings_default(&s);
+	return s;
+}
+const TactusSettings DEFAULTS = coreDefaults();
+const uint32_t DEFAULT_MILLI_BPM = (uint32_t)(DEFAULTS.master_bpm * 1000.f + 0.5f);
+
+// The table index of a PPQN value (0 when it is not in the table).
+uint32_t ppqnIndex(uint32_t ppqn) {
+	for (uint32_t i = 0; i < TACTUS_PPQN_COUNT; i++) {
+		if (tactus_ppqn_at(i) == ppqn)
+			return i;
+	}
+	return 0;
+}
 
 std::vector<std::string> ppqnLabels() {
 	std::vector<std::string> labels;
@@ -150,10 +165,10 @@ struct Bridge : Module {
 	dsp::BooleanTrigger resetButton;
 
 	// Menu options (saved with the patch).
-	int pulseWidth = TACTUS_PULSE_5MS;
-	int inputLevel = TACTUS_INPUT_LEVEL_RACK;  // CLOCK and RESET thresholds
-	bool sppOnReset = true;
-	bool runContinues = false;
+	int pulseWidth = DEFAULTS.pulse_width;
+	int inputLevel = DEFAULTS.input_level;  // CLOCK and RESET thresholds
+	bool sppOnReset = DEFAULTS.flags & TACTUS_FLAG_SPP_ON_RESET;
+	bool runRestarts = DEFAULTS.flags & TACTUS_FLAG_RUN_RESTARTS;
 
 	// Written by the engine thread, read by the panel and dataToJson (plain values).
 	bool running = true;
@@ -162,7 +177,7 @@ struct Bridge : Module {
 	// dataFromJson run, so the first sample must not use the constructor's view of them).
 	bool settingsPending = true;
 	float bpmVolts = 0.f;
-	uint32_t shownTempo = 120000;
+	uint32_t shownTempo = DEFAULT_MILLI_BPM;
 	uint32_t shownSource = TACTUS_SOURCE_MASTER;
 	uint32_t shownLock = TACTUS_LOCK_LOCKED;
 	float inFlash = 0.f;
@@ -172,16 +187,16 @@ struct Bridge : Module {
 	Bridge() {
 		config(PARAMS_LEN, INPUTS_LEN, OUTPUTS_LEN, LIGHTS_LEN);
 		std::vector<std::string> ppqn = ppqnLabels();
-		configSwitch(IN_PPQN_PARAM, 0.f, TACTUS_PPQN_COUNT - 1, DEFAULT_IN_PPQN_INDEX, "Input clock resolution", ppqn);
+		configSwitch(IN_PPQN_PARAM, 0.f, TACTUS_PPQN_COUNT - 1, ppqnIndex(DEFAULTS.input_ppqn), "Input clock resolution", ppqn);
 		for (int i = 0; i < NUM_OUTPUTS; i++)
-			configSwitch(OUT_PPQN_PARAMS + i, 0.f, TACTUS_PPQN_COUNT - 1, DEFAULT_OUT_PPQN_INDEX[i], string::f("Clock %d resolution", i + 1), ppqn);
-		ParamQuantity* q = configParam(BPM_PARAM, 30.f, 300.f, 120.f, "Master tempo", " BPM");
+			configSwitch(OUT_PPQN_PARAMS + i, 0.f, TACTUS_PPQN_COUNT - 1, ppqnIndex(DEFAULTS.output_ppqn[i]), string::f("Clock %d resolution", i + 1), ppqn);
+		ParamQuantity* q = configParam(BPM_PARAM, TACTUS_BPM_MIN, TACTUS_BPM_MAX, DEFAULTS.master_bpm, "Master tempo", " BPM");
 		q->description = "Used when CLOCK is unpatched and no MIDI input device is selected.";
-		q = configParam(RESPONSE_PARAM, 0.f, 1.f, DEFAULT_RESPONSE, "Response", "%", 0.f, 100.f);
+		q = configParam(RESPONSE_PARAM, 0.f, 1.f, DEFAULTS.response, "Response", "%", 0.f, 100.f);
 		q->description = "0 % = tight: follows tempo changes fast, passes more input jitter.\n100 % = smooth: filters jitter, follows changes slowly.";
-		q = configParam(CV_OFFSET_PARAM, -50.f, 50.f, 0.f, "Clock output offset", " ms");
+		q = configParam(CV_OFFSET_PARAM, -(float)TACTUS_OFFSET_MAX_MS, TACTUS_OFFSET_MAX_MS, DEFAULTS.cv_offset_ms, "Clock output offset", " ms");
 		q->description = "Moves the four clock outputs in time. Negative = earlier (uses the predicted beat).";
-		q = configParam(MIDI_OFFSET_PARAM, -50.f, 50.f, 0.f, "MIDI clock out offset", " ms");
+		q = configParam(MIDI_OFFSET_PARAM, -(float)TACTUS_OFFSET_MAX_MS, TACTUS_OFFSET_MAX_MS, DEFAULTS.midi_offset_ms, "MIDI clock out offset", " ms");
 		q->description = "Moves MIDI clock out in time, to line hardware up with Rack's audio. Negative = earlier.";
 		configButton(RUN_PARAM, "Run (start / stop)");
 		configButton(RESET_PARAM, "Reset to beat 1");
@@ -222,14 +237,15 @@ struct Bridge : Module {
 
 	void onReset(const ResetEvent& e) override {
 		Module::onReset(e);
-		pulseWidth = TACTUS_PULSE_5MS;
-		inputLevel = TACTUS_INPUT_LEVEL_RACK;
-		sppOnReset = true;
-		runContinues = false;
+		pulseWidth = DEFAULTS.pulse_width;
+		inputLevel = DEFAULTS.input_level;
+		sppOnReset = DEFAULTS.flags & TACTUS_FLAG_SPP_ON_RESET;
+		runRestarts = DEFAULTS.flags & TACTUS_FLAG_RUN_RESTARTS;
 		midiInput.reset();
 		midiOutput.reset();
 		tactus_bridge_free(bridge);
 		bridge = tactus_bridge_new(sampleRate);
+		running = true;
 		restoreRunning = -1;
 		settingsPending = true;
 	}
@@ -257,8 +273,8 @@ struct Bridge : Module {
 			f |= TACTUS_FLAG_MIDI_OUT;
 		if (sppOnReset)
 			f |= TACTUS_FLAG_SPP_ON_RESET;
-		if (runContinues)
-			f |= TACTUS_FLAG_RUN_CONTINUES;
+		if (runRestarts)
+			f |= TACTUS_FLAG_RUN_RESTARTS;
 		s.flags = f;
 		tactus_bridge_configure(bridge, &s);
 	}
@@ -336,7 +352,7 @@ struct Bridge : Module {
 		json_object_set_new(rootJ, "pulseWidth", json_integer(pulseWidth));
 		json_object_set_new(rootJ, "inputLevel", json_integer(inputLevel));
 		json_object_set_new(rootJ, "sppOnReset", json_boolean(sppOnReset));
-		json_object_set_new(rootJ, "runContinues", json_boolean(runContinues));
+		json_object_set_new(rootJ, "runRestarts", json_boolean(runRestarts));
 		json_object_set_new(rootJ, "running", json_boolean(running));
 		json_object_set_new(rootJ, "midiInput", midiInput.toJson());
 		json_object_set_new(rootJ, "midiOutput", midiOutput.toJson());
@@ -358,19 +374,25 @@ struct Bridge : Module {
 		j = json_object_get(rootJ, "sppOnReset");
 		if (json_is_boolean(j))
 			sppOnReset = json_is_true(j);
-		j = json_object_get(rootJ, "runContinues");
+		j = json_object_get(rootJ, "runRestarts");
 		if (json_is_boolean(j))
-			runContinues = json_is_true(j);
+			runRestarts = json_is_true(j);
+		// Saved right away (dataToJson before the next sample must not report the old state);
+		// the engine thread applies it before the next sample.
 		j = json_object_get(rootJ, "running");
-		if (json_is_boolean(j))
-			restoreRunning = json_is_true(j) ? 1 : 0;
+		if (json_is_boolean(j)) {
+			running = json_is_true(j);
+			restoreRunning = running ? 1 : 0;
+		}
 		midiPortFromJson(json_object_get(rootJ, "midiInput"), &midiInput);
 		midiPortFromJson(json_object_get(rootJ, "midiOutput"), &midiOutput);
 		settingsPending = true;
 	}
 
 	// midi::Port::fromJson trusts the field types (a non-string deviceName would throw), so it
-	// gets only the well-formed fields.
+	// gets only the well-formed fields. It also selects the driver's default device when the
+	// saved one is absent or was "(No device)" (Port::setDriverId), which would make a MIDI
+	// input the clock source, or send clock, on a device nobody chose: that device is cleared.
 	static void midiPortFromJson(json_t* portJ, midi::Port* port) {
 		if (!json_is_object(portJ))
 			return;
@@ -386,6 +408,8 @@ struct Bridge : Module {
 			json_object_set(clean, "channel", channelJ);
 		port->fromJson(clean);
 		json_decref(clean);
+		if (port->getDeviceId() >= 0 && (!json_is_string(nameJ) || port->getDeviceName(port->getDeviceId()) != json_string_value(nameJ)))
+			port->setDeviceId(-1);
 	}
 };
 
@@ -403,14 +427,14 @@ struct BridgeDisplay : LedDisplay {
 	}
 
 	void drawText(const DrawArgs& args, int fontHandle) {
-		uint32_t tempo = module ? module->shownTempo : 120000;
+		uint32_t tempo = module ? module->shownTempo : DEFAULT_MILLI_BPM;
 		uint32_t source = module ? module->shownSource : (uint32_t)TACTUS_SOURCE_MASTER;
 		uint32_t lock = module ? module->shownLock : (uint32_t)TACTUS_LOCK_LOCKED;
 		bool running = module ? module->running : true;
-		uint32_t inPpqn = tactus_ppqn_at(module ? indexOf(module->params[Bridge::IN_PPQN_PARAM].getValue()) : DEFAULT_IN_PPQN_INDEX);
+		uint32_t inPpqn = module ? tactus_ppqn_at(indexOf(module->params[Bridge::IN_PPQN_PARAM].getValue())) : DEFAULTS.input_ppqn;
 		uint32_t outPpqn[NUM_OUTPUTS];
 		for (int i = 0; i < NUM_OUTPUTS; i++)
-			outPpqn[i] = tactus_ppqn_at(module ? indexOf(module->params[Bridge::OUT_PPQN_PARAMS + i].getValue()) : DEFAULT_OUT_PPQN_INDEX[i]);
+			outPpqn[i] = module ? tactus_ppqn_at(indexOf(module->params[Bridge::OUT_PPQN_PARAMS + i].getValue())) : DEFAULTS.output_ppqn[i];
 
 		std::string bpm = "---.-";
 		if (tempo > 0) {
@@ -543,7 +567,7 @@ struct BridgeWidget : ModuleWidget {
 		menu->addChild(new MenuSeparator);
 		menu->addChild(createMenuLabel("MIDI"));
 		menu->addChild(createBoolPtrMenuItem("Send Song Position on reset while stopped", "", &module->sppOnReset));
-		menu->addChild(createBoolPtrMenuItem("RUN resumes with Continue instead of Start", "", &module->runContinues));
+		menu->addChild(createBoolPtrMenuItem("RUN rise always restarts (Start, not Continue)", "", &module->runRestarts));
 		menu->addChild(createSubmenuItem("MIDI input (clock source)", "", [=](Menu* menu) {
 			appendMidiMenu(menu, &module->midiInput);
 		}));

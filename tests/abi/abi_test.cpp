@@ -453,7 +453,11 @@ void test_run_gate() {
 	r.flag(TACTUS_FLAG_RUN_PATCHED, true);
 	for (int i = 0; i < 4800; i++) r.step(0.f, 0.f, 0.f);
 	CHECK(r.status().running == 0);
-	CHECK(r.midi_count(0xFC, 0, 1) == 1);
+	// Low from the first sample (a patch loading with its RUN gate low): stopped, silently, since
+	// nothing was started (Rack delivers cable voltages a frame late, so the first two samples
+	// only settle the level).
+	CHECK(r.midi_count(0xFC, 0, 1) == 0);
+	CHECK(!(r.last & TACTUS_OUT_RUN));
 	size_t n0 = r.fired[3].size();
 	for (int i = 0; i < 48000; i++) r.step(0.f, 0.f, NAN);
 	CHECK(r.fired[3].size() == n0);

@@ -1,5 +1,6 @@
-//! [`EdgeDetector`]: rising edges of a sampled CV clock, with hysteresis, a hold-off against
-//! ringing lines, and the crossing time interpolated between samples.
+//! [`EdgeDetector`]: rising edges of a sampled CV clock, with hysteresis, a retriggerable
+//! hold-off against ringing lines and audio-rate signals, and the crossing time interpolated
+//! between samples.
 //!
 //! This is the only floating-point part of the core: it runs on the host, where samples are
 //! `f32` volts. The firmware gets its edges from Timer1 input capture instead.
@@ -13,7 +14,8 @@ pub struct EdgeConfig {
     pub high: f32,
     /// Falling threshold in volts (the input must fall below it to re-arm).
     pub low: f32,
-    /// Edges closer than this to the previous accepted edge are ignored (µs).
+    /// An edge counts only after the line had no rising crossing for this long (µs): a crossing
+    /// inside the hold-off is ignored and restarts it.
     pub holdoff_us: u32,
 }
 
@@ -111,13 +113,14 @@ impl EdgeDetector {
         };
         let back = ((1.0 - frac) * self.subsample as f32) as u32;
         let t = now.wrapping_sub(back.min(self.subsample));
-        if let Some(last) = self.last_edge {
-            if t.wrapping_sub(last) < self.holdoff {
-                return None;
-            }
-        }
+        // The hold-off is retriggerable: a crossing inside it restarts it, so the line must have
+        // been quiet for the whole hold-off before an edge counts. Ringing and audio-rate
+        // signals (a tone, white noise) give at most the first edge of a burst.
+        let quiet = self
+            .last_edge
+            .is_none_or(|last| t.wrapping_sub(last) >= self.holdoff);
         self.last_edge = Some(t);
-        Some(t)
+        quiet.then_some(t)
     }
 
     /// Current level after hysteresis (true = high).
@@ -158,6 +161,31 @@ mod tests {
         assert!(d.process(10.0, 1280).is_none());
         d.process(0.0, 1536);
         assert!(d.process(10.0, 256 * 60).is_some());
+    }
+
+    #[test]
+    fn the_holdoff_restarts_on_every_crossing() {
+        // A 5 kHz square (9.6 samples a cycle, 200 µs): the first edge counts, then the line is
+        // never quiet for 1 ms, so nothing more, however long it lasts.
+        let mut d = det();
+        d.process(0.0, 0);
+        let mut edges = 0;
+        let mut n = 1u32;
+        while n < 48_000 {
+            let v = if (n as f32 / 9.6).fract() < 0.5 {
+                10.0
+            } else {
+                0.0
+            };
+            edges += d.process(v, n * 256).is_some() as u32;
+            n += 1;
+        }
+        assert_eq!(edges, 1);
+        // 1 ms of quiet (the line low), and the next edge counts again.
+        for k in 0..48 {
+            d.process(0.0, (n + k) * 256);
+        }
+        assert!(d.process(10.0, (n + 48) * 256).is_some());
     }
 
     #[test]

@@ -325,6 +325,7 @@ impl<const N: usize> ClockEngine<N> {
             _ => {
                 let next = self.clock.tracker().next_pulse_pos();
                 self.shift_all(target.wrapping_sub(next));
+                self.clock.rewind_midi_to(target);
             }
         }
         for o in self.outputs.iter_mut() {

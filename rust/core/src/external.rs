@@ -185,7 +185,18 @@ impl ExternalClock {
         self.running = true;
         let beat = self.next_beat(now);
         self.shift_positions(0u32.wrapping_sub(beat));
+        self.rewind_midi_to(0);
         self.announce(0, ClockMessage::Start);
+    }
+
+    /// After a transport re-alignment to `pos`: the MIDI clock at `pos` goes out after the
+    /// announced message even when it went out before under the old numbering (the clock at the
+    /// first missing pulse of a stopped input), so a slave's first clock after Start is beat 0.
+    pub(crate) fn rewind_midi_to(&mut self, pos: u32) {
+        if pos_diff(self.midi.next_pos(), pos) > 0 {
+            self.midi.align_to(pos);
+            self.midi.refresh(&self.tl);
+        }
     }
 
     /// Stop now. Returns true when the transport was running (send MIDI Stop).
@@ -217,10 +228,11 @@ impl ExternalClock {
     }
 
     /// The first beat at or after `now` on the running count, or the next pulse's position
-    /// when there is no tempo to predict with.
+    /// when there is nothing to predict with (no tempo yet, or the input clock is lost).
     pub(crate) fn next_beat(&self, now: Tick) -> u32 {
+        let lost = self.master.is_none() && self.tracker.state() == LockState::Lost;
         match self.tl.position_at(now) {
-            Some((pos, frac)) if self.tl.slope != 0 => {
+            Some((pos, frac)) if self.tl.slope != 0 && !lost => {
                 ceil_to_multiple(pos.wrapping_add((frac != 0) as u32), UNITS_PER_BEAT)
             }
             _ => self.tracker.next_pulse_pos(),

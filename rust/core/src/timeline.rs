@@ -12,7 +12,7 @@
 //! `position_at` and `slope_for` need 64 bits.
 //!
 //! Q8 is ample for scheduling. The tracker re-anchors at every input pulse and its outputs are
-//! scheduled at most one beat (96 units, with the default coasting allowance) past the anchor;
+//! scheduled at most one input pulse (96 units at 1 PPQN) past the anchor;
 //! its slope, rounded down to 1/256 tick, is off by less than `d/256` tick after `d` units and
 //! the anchor by less than 1/256 tick, so a due time (a whole tick, rounded up) moves by at most
 //! one tick, and only when the exact time lies within a fraction of a tick of a whole tick. The

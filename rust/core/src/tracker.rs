@@ -19,11 +19,19 @@
 //! - **Dropped pulses**: a pulse ~k periods late after an on-time pulse counts k−1 missing pulses,
 //!   so the beat count stays exact.
 //! - **Tempo changes**: two consecutive raw intervals that agree with each other but not with `P`
-//!   re-seed the loop at once. Whole multiples of `P` are what dropped pulses look like, so a
-//!   halved tempo needs a run of `max(3, PPQN/4)` equal multiples (a quarter beat of pulses);
-//!   three consecutive same-sign outliers (a ramp, a small step) also re-seed.
+//!   re-seed the loop at once when the new tempo is within 2× of the old one. Whole multiples of
+//!   `P` are what dropped pulses look like, so a halved tempo needs a run of `max(3, PPQN/4)`
+//!   equal multiples (a quarter beat of pulses); three consecutive same-sign outliers (a ramp, a
+//!   small step) also re-seed. A tempo more than 2× away (an audio-rate buzz looks like one)
+//!   needs a beat's worth (PPQN, at least 2) of mutually agreeing intervals.
+//! - **Stops**: the timeline's horizon is the first missing pulse, so outputs finish the last
+//!   input interval and at most the tick at that pulse (a single drop is bridged on time), and
+//!   never more; longer gaps are caught up, count-exact, when pulses return.
 //! - **Loss**: no pulse for `(max_missed + 1.5)·P + 4σ` → [`LockState::Lost`]; one late pulse never
-//!   stops it, and outputs coast at most `max_missed` pulses past the last real one.
+//!   stops it. Once lost nothing past the last real pulse is scheduled. The first pulse after a
+//!   loss resumes at the kept tempo, provisionally: an interval of that tempo confirms it, two
+//!   agreeing intervals of another tempo (a beat of them beyond 2×) replace it, and anything else
+//!   (noise on a stopped line) only moves the resume pulse, taking no position and no tempo.
 
 use crate::fixed::{mul_gain, mul_i_q32, FineTick, Q32_ONE};
 use crate::ppqn::{ceil_to_multiple, Ppqn};
@@ -67,7 +75,8 @@ pub struct TrackerConfig {
     pub ppqn: Ppqn,
     /// 0 = tight (follows quickly, passes more jitter) … 255 = smooth (filters more).
     pub response: u8,
-    /// Missing pulses the outputs may coast through before waiting for the input.
+    /// Missing pulses the loss timeout allows for (dropped pulses, counted when the clock comes
+    /// back in phase). Outputs never run past the first missing pulse, whatever this is.
     pub max_missed: u8,
 }
 
@@ -82,8 +91,9 @@ impl TrackerConfig {
         }
     }
 
-    /// Coasting allowance: two pulses at 8 PPQN and up (drops are common and short there), one at
-    /// 4, none at 1–2 PPQN where one pulse is a large part of a beat and a stop is more likely.
+    /// Drop allowance of the loss timeout: two pulses at 8 PPQN and up (drops are common and short
+    /// there), one at 4, none at 1–2 PPQN where one pulse is a large part of a beat and a stop is
+    /// more likely.
     pub const fn default_max_missed(ppqn: Ppqn) -> u8 {
         match ppqn.value() {
             0..=2 => 0,
@@ -173,6 +183,11 @@ pub struct BeatTracker {
     multiple_run: u8,
     multiple_k: u8,
     multiple_start: RawPulse,
+    /// Consecutive raw intervals that agree with their running mean (whatever the period), and
+    /// the raw pulse the run started at: a tempo far from the period, or a new tempo after a
+    /// resume, is adopted only from such a run.
+    run_len: u16,
+    run_start: RawPulse,
     missed_total: u32,
     ignored_total: u32,
     reseeds: u32,
@@ -210,6 +225,8 @@ impl BeatTracker {
             multiple_run: 0,
             multiple_k: 0,
             multiple_start: RawPulse::default(),
+            run_len: 0,
+            run_start: RawPulse::default(),
             missed_total: 0,
             ignored_total: 0,
             reseeds: 0,
@@ -300,6 +317,7 @@ impl BeatTracker {
             r.t = scale_tick(r.t);
         }
         self.multiple_start.t = scale_tick(self.multiple_start.t);
+        self.run_start.t = scale_tick(self.run_start.t);
         self.cfg.rate = rate;
         self.apply_config();
     }
@@ -321,7 +339,9 @@ impl BeatTracker {
     fn take_pulse(&mut self, t: Tick) -> PulseVerdict {
         match self.state {
             LockState::Stopped => return self.first_pulse(t),
-            LockState::Lost => return self.resume(t),
+            // Lost again before a resume was confirmed: the gap is no period of anything known,
+            // and this pulse is judged with the others since the resume.
+            LockState::Lost if !self.provisional => return self.resume(t),
             _ => {}
         }
         let interval = ticks_between(self.last_pulse, t);
@@ -343,19 +363,69 @@ impl BeatTracker {
             return PulseVerdict::Seeded;
         }
         if self.provisional {
-            self.provisional = false;
-            if interval >= self.min_period && interval <= self.max_period {
-                let iv = (interval as u64) << 32;
-                // A whole multiple is another dropped pulse, which `track` counts.
-                let (k, off) = nearest_multiple(iv, self.period);
-                let multiple = k >= 2 && off <= self.period / 8;
-                if iv.abs_diff(self.period) > self.period / 8 && !multiple {
-                    self.seed(t, iv);
-                    return PulseVerdict::Seeded;
-                }
-            }
+            return self.after_resume(t, interval);
         }
         self.track(t)
+    }
+
+    /// A pulse after a resume, before the clock is confirmed. An interval of the kept period
+    /// (or a whole multiple of it: dropped pulses, which `track` counts) confirms it. Anything
+    /// else is a new tempo only once two intervals agree (a beat of them for a tempo more than
+    /// 2× away); until then a pulse less than half a period after the anchor is a double
+    /// trigger, and a later one replaces the resume pulse and takes no position, so noise on a
+    /// stopped line neither moves the tempo nor runs the outputs or the count.
+    fn after_resume(&mut self, t: Tick, interval: u32) -> PulseVerdict {
+        let iv = (interval as u64) << 32;
+        let p = self.period;
+        let (k, off) = nearest_multiple(iv, p);
+        let in_tempo = iv.abs_diff(p) <= p / 8 || (k >= 2 && off <= p / 8);
+        if self.state != LockState::Lost && in_tempo {
+            self.provisional = false;
+            return self.track(t);
+        }
+        self.push_raw(t);
+        let n = (self.run_len as u64).max(1);
+        let total = ticks_between(self.run_start.t, t) as u64;
+        let mean = total / n;
+        let needed = if self.far_from_period(mean) {
+            self.beat_run()
+        } else {
+            2
+        };
+        if n >= needed && self.plausible(mean) {
+            self.provisional = false;
+            let start_pos = self.run_start.pos;
+            self.reseed_from(t, start_pos, n as u32, (total << 32) / n);
+            return PulseVerdict::Seeded;
+        }
+        self.ignored_total = self.ignored_total.wrapping_add(1);
+        if iv < p / 2 {
+            // A double trigger of the resume pulse: the anchor stays.
+            return PulseVerdict::Ignored;
+        }
+        self.t0 = FineTick::from_tick(t);
+        self.t1 = self.t0.plus(p);
+        self.last_pulse = t;
+        self.state = LockState::Acquiring;
+        self.reset_loop();
+        PulseVerdict::Ignored
+    }
+
+    /// Intervals that must agree before a tempo more than 2× away from the period is adopted:
+    /// a beat's worth of input pulses, at least two.
+    fn beat_run(&self) -> u64 {
+        self.cfg.ppqn.value().max(2) as u64
+    }
+
+    /// True when a pulse interval of `ticks` is more than 2× away from the period.
+    fn far_from_period(&self, ticks: u64) -> bool {
+        let p = self.period >> 32;
+        ticks > 2 * p || 2 * ticks < p
+    }
+
+    /// True when a pulse interval of `ticks` is within the tempo range.
+    fn plausible(&self, ticks: u64) -> bool {
+        ticks >= self.min_period as u64 && ticks <= self.max_period as u64
     }
 
     fn first_pulse(&mut self, t: Tick) -> PulseVerdict {
@@ -372,13 +442,6 @@ impl BeatTracker {
             return self.first_pulse(t);
         }
         let gap = ticks_between(self.last_pulse, t) as u64;
-        if self.provisional && gap >= self.min_period as u64 && gap <= self.max_period as u64 {
-            // Lost again right after resuming: the clock came back slower than the old period
-            // allows, so the gap since that pulse is the new period (one pulse apart).
-            self.provisional = false;
-            self.seed(t, gap << 32);
-            return PulseVerdict::Seeded;
-        }
         // A short dropout that comes back in phase missed whole pulses: count them. A longer
         // gap is a stop, and the clock resumes with the next pulse.
         let p = self.period >> 32;
@@ -511,10 +574,13 @@ impl BeatTracker {
                 // The raw interval spans the pulses just counted as missing: the new period is
                 // its share per pulse (a whole interval would halve the tempo, and the next
                 // pulse would be ignored as a double trigger, losing a count).
+                // A period more than 2× away is left to the run of agreeing intervals.
                 let iv = (ticks_between(self.raw[1].t, t) as u64) << 32;
                 let period = iv / (missed as u64 + 1);
-                self.reseed_from(t, self.pos0.wrapping_sub(self.units), 1, period);
-                return PulseVerdict::Reseeded;
+                if !self.far_from_period(period >> 32) {
+                    self.reseed_from(t, self.pos0.wrapping_sub(self.units), 1, period);
+                    return PulseVerdict::Reseeded;
+                }
             }
         } else {
             self.outlier_run = 0;
@@ -563,6 +629,25 @@ impl BeatTracker {
     }
 
     fn push_raw(&mut self, t: Tick) {
+        if self.raw_len == 0 {
+            self.run_len = 0;
+        } else {
+            let prev = self.raw[0];
+            let r = ticks_between(prev.t, t) as u64;
+            // Within 1/16 of the run's mean, whatever the jitter estimate: noise tracked as if
+            // it were the clock inflates that estimate until anything would agree.
+            let agrees = self.run_len > 0 && {
+                let mean =
+                    ticks_between(self.run_start.t, prev.t) as u64 / (self.run_len as u64).max(1);
+                r.abs_diff(mean) <= (mean / 16).max(1)
+            };
+            if agrees {
+                self.run_len = self.run_len.saturating_add(1);
+            } else {
+                self.run_start = prev;
+                self.run_len = 1;
+            }
+        }
         self.raw.copy_within(0..2, 1);
         self.raw[0] = RawPulse { t, pos: self.pos0 };
         self.raw_len = (self.raw_len + 1).min(3);
@@ -575,6 +660,18 @@ impl BeatTracker {
         }
         let p = self.period >> 32;
         let sigma = self.jitter >> 32;
+        // A tempo more than 2× away (an audio-rate buzz looks like one) needs a beat's worth of
+        // mutually agreeing intervals; a genuinely new clock delivers them within that beat.
+        let n = (self.run_len as u64).max(1);
+        if n >= self.beat_run() {
+            let total = ticks_between(self.run_start.t, t) as u64;
+            let mean = total / n;
+            if self.far_from_period(mean) && self.plausible(mean) {
+                let start_pos = self.run_start.pos;
+                self.reseed_from(t, start_pos, n as u32, (total << 32) / n);
+                return true;
+            }
+        }
         let r0 = ticks_between(self.raw[1].t, self.raw[0].t) as u64;
         let tol_agree = (r0 / 16).max(sigma * 4).max(1);
         let tol_dev = (p / 8).max(sigma * 4);
@@ -590,7 +687,12 @@ impl BeatTracker {
                 self.multiple_start = self.raw[1];
             }
             self.multiple_run = self.multiple_run.saturating_add(1);
-            let needed = (self.cfg.ppqn.value() / 4).max(3) as u8;
+            // Exactly half the tempo is within 2×; a third or less needs a beat.
+            let needed = if k == 2 {
+                (self.cfg.ppqn.value() / 4).max(3) as u8
+            } else {
+                self.cfg.ppqn.value().clamp(3, u8::MAX as u32) as u8
+            };
             if self.multiple_run < needed {
                 return false;
             }
@@ -611,6 +713,7 @@ impl BeatTracker {
         let r1_multiple = k1 >= 2 && off1 <= tol_dev;
         let plausible = |x: u64| x <= self.max_period as u64;
         if r0.abs_diff(r1) > tol_agree
+            || self.far_from_period((r0 + r1) / 2)
             || !deviates(r0)
             || !deviates(r1)
             || r1_multiple
@@ -663,6 +766,7 @@ impl BeatTracker {
         }
         self.raw_len = self.raw_len.min(1);
         self.multiple_run = 0;
+        self.run_len = 0;
     }
 
     /// Renumber every position by `delta` (same times).
@@ -672,6 +776,7 @@ impl BeatTracker {
             r.pos = r.pos.wrapping_add(delta);
         }
         self.multiple_start.pos = self.multiple_start.pos.wrapping_add(delta);
+        self.run_start.pos = self.run_start.pos.wrapping_add(delta);
     }
 
     /// Position the next pulse will get.
@@ -706,13 +811,25 @@ impl BeatTracker {
             };
         }
         let seg = self.t1.diff(self.t0).max(1) as u64;
+        // Outputs may finish the last input interval, up to and including the tick at the first
+        // missing pulse (a single drop is bridged on time), and no further: a stop never
+        // overshoots. Once lost, nothing past the last real pulse: what comes next waits for
+        // the next pulse rather than firing from a stale prediction.
+        // Right after a resume the kept tempo is a guess: the ticks inside the first interval
+        // may go out, the one at the next pulse waits for that pulse (so a lone pulse on a
+        // stopped line, noise, sends nothing at 24 PPQN).
+        let horizon = if self.state == LockState::Lost {
+            self.pos0
+        } else if self.provisional {
+            self.pos0.wrapping_add(self.units - 1)
+        } else {
+            self.pos0.wrapping_add(self.units)
+        };
         Timeline {
             anchor,
             anchor_pos: self.pos0,
             slope: crate::timeline::slope_for(seg, self.units),
-            horizon: self
-                .pos0
-                .wrapping_add(self.units * (1 + self.cfg.max_missed as u32)),
+            horizon,
             valid,
         }
     }
@@ -980,6 +1097,78 @@ mod tests {
         feed(&mut tr, t, 41_667, 80);
         assert!((119_000..121_000).contains(&tr.tempo_milli_bpm()));
         assert_eq!(tr.state(), LockState::Locked);
+    }
+
+    #[test]
+    fn a_far_tempo_needs_a_beat_of_agreeing_intervals() {
+        // Locked at 120 BPM, 24 PPQN, then stopped and lost: a buzz of about 1.2 ms (each
+        // interval 0.96–1.44 ms) never agrees for a beat and is never a tempo; a regular 1.2 ms
+        // train is a 2083 BPM clock and is adopted after one beat of it (24 intervals), not
+        // before.
+        let p = 41_667;
+        let mut x = 12_345u32;
+        let mut tr = tracker(Ppqn::P24);
+        let mut t = feed(&mut tr, 0, p, 100) + 1_000_000;
+        tr.poll(t);
+        assert_eq!(tr.state(), LockState::Lost);
+        tr.on_pulse(t);
+        let pos = tr.last_pulse_pos();
+        for _ in 0..2_000 {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            t += 1_920 + (x >> 8) % 960;
+            tr.on_pulse(t);
+            assert!(tr.tempo_milli_bpm().abs_diff(120_000) < 1_200);
+            assert_eq!(tr.last_pulse_pos(), pos, "noise takes no position");
+        }
+        let mut tr = tracker(Ppqn::P24);
+        let t = feed(&mut tr, 0, p, 100);
+        // While locked, too (the train starts half a period after the last pulse).
+        feed(&mut tr, t + p / 2, 2_400, 24);
+        assert!(tr.tempo_milli_bpm().abs_diff(120_000) < 1_200);
+        tr.on_pulse(t + p / 2 + 24 * 2_400);
+        assert!(
+            tr.tempo_milli_bpm().abs_diff(2_083_333) < 2_000,
+            "{}",
+            tr.tempo_milli_bpm()
+        );
+    }
+
+    #[test]
+    fn after_a_loss_a_new_tempo_needs_agreeing_intervals() {
+        let p = 41_667;
+        let lost = |tr: &mut BeatTracker| {
+            let t = feed(tr, 0, p, 100) + 2_000_000;
+            tr.poll(t);
+            assert_eq!(tr.state(), LockState::Lost);
+            t
+        };
+        // Within 2× (140 BPM): one interval is not enough, the second agreeing one is.
+        let mut tr = tracker(Ppqn::P24);
+        let t = lost(&mut tr);
+        let q = 35_714;
+        assert_eq!(tr.on_pulse(t), PulseVerdict::Resumed);
+        assert_eq!(tr.on_pulse(t + q), PulseVerdict::Ignored);
+        assert!(tr.tempo_milli_bpm().abs_diff(120_000) < 100);
+        assert_eq!(tr.on_pulse(t + 2 * q), PulseVerdict::Seeded);
+        assert!(tr.tempo_milli_bpm().abs_diff(140_000) < 100);
+        // More than 2× away (40 BPM): adopted within its first beat, and counted from its first
+        // pulse.
+        let mut tr = tracker(Ppqn::P24);
+        let t = lost(&mut tr);
+        let pos = tr.next_pulse_pos();
+        let t = feed(&mut tr, t, 3 * p, 24);
+        assert!(tr.tempo_milli_bpm().abs_diff(120_000) < 100);
+        tr.on_pulse(t);
+        assert!(tr.tempo_milli_bpm().abs_diff(40_000) < 100);
+        assert_eq!(tr.last_pulse_pos(), pos + 24 * 4);
+        // The same tempo comes back: one interval confirms it.
+        let mut tr = tracker(Ppqn::P24);
+        let t = lost(&mut tr);
+        tr.on_pulse(t);
+        assert!(matches!(
+            tr.on_pulse(t + p),
+            PulseVerdict::Tracked { outlier: false }
+        ));
     }
 
     #[test]

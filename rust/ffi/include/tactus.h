@@ -121,6 +121,17 @@
 // [`TactusStatus::events`]: a reset or start happened.
 #define TACTUS_OUT_RESET_EVENT (1 << 12)
 
+// Slowest master tempo, BPM ([`TactusSettings::master_bpm`] is clamped to
+// `TACTUS_BPM_MIN`…`TACTUS_BPM_MAX`).
+#define TACTUS_BPM_MIN 30
+
+// Fastest master tempo, BPM.
+#define TACTUS_BPM_MAX 300
+
+// Largest latency offset either way, ms ([`TactusSettings::cv_offset_ms`] and
+// [`TactusSettings::midi_offset_ms`] are clamped to ±`TACTUS_OFFSET_MAX_MS`).
+#define TACTUS_OFFSET_MAX_MS 50
+
 // A RUN rise and a RESET this close together (either order) are a start from beat 1.
 #define RUN_RESET_WINDOW_US 2000
 

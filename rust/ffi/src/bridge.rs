@@ -377,6 +377,10 @@ pub struct Bridge {
     run_level: bool,
     /// When the last RESET (input or button) came: a RUN rise this soon after it is a start.
     last_reset: Option<Tick>,
+    /// Samples left before the RUN level counts; the last one takes it over silently. Rack
+    /// delivers a cable's voltage one frame late, so a patch loads with RUN at 0 V for a frame
+    /// even when the gate is high (no Stop and Continue at every load).
+    run_settling: u8,
     /// A RESET out for a reset while stopped, unless a start takes it over first.
     reset_out_at: Option<Tick>,
     decoder: MidiClockDecoder,
@@ -430,6 +434,7 @@ impl Bridge {
             run_high: false,
             run_level: true,
             last_reset: None,
+            run_settling: 2,
             reset_out_at: None,
             decoder: MidiClockDecoder::new(),
             reset_out: false,
@@ -744,7 +749,13 @@ impl Bridge {
             // its own transport.
             !self.transport_from_source()
         };
-        if level != self.run_level {
+        if self.run_settling > 0 {
+            self.run_settling -= 1;
+            if self.run_settling == 0 && level != self.run_level {
+                self.run_level = level;
+                self.set_running(level);
+            }
+        } else if level != self.run_level {
             self.run_level = level;
             if level {
                 if !self.engine.running() {
@@ -1068,6 +1079,90 @@ mod tests {
         assert!(b.status().bpm_volts.is_finite());
     }
 
+    /// Feed `samples` samples of `signal(n)` volts on CLOCK; returns the MIDI clocks (0xF8)
+    /// popped meanwhile.
+    fn run_signal(b: &mut Bridge, samples: u64, mut signal: impl FnMut(u64) -> f32) -> u32 {
+        let mut clocks = 0;
+        for n in 0..samples {
+            b.process(signal(n), 0.0, 0.0);
+            while let Some((m, _)) = b.pop_midi() {
+                clocks += (m[0] == 0xF8) as u32;
+            }
+        }
+        clocks
+    }
+
+    /// Volts at sample `n`.
+    type Signal = Box<dyn FnMut(u64) -> f32>;
+
+    /// The garbage of issue 12 on a stopped line: a 5 kHz square (0/10 V) and uniform white
+    /// noise (±5 V), 2 s each.
+    fn garbage() -> [(&'static str, Signal); 2] {
+        let mut x: u32 = 0x1234_5678;
+        [
+            (
+                "5 kHz square",
+                Box::new(|n| {
+                    if (n as f64 / 9.6).fract() < 0.5 {
+                        10.0
+                    } else {
+                        0.0
+                    }
+                }),
+            ),
+            (
+                "white noise",
+                Box::new(move |_| {
+                    x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (x >> 8) as f32 / (1 << 24) as f32 * 10.0 - 5.0
+                }),
+            ),
+        ]
+    }
+
+    #[test]
+    fn garbage_on_a_stopped_clock_sends_no_midi_clock_and_keeps_the_tempo() {
+        let cfg = Config {
+            clock_patched: true,
+            midi_out: true,
+            input_ppqn: Ppqn::P24,
+            ..Config::default()
+        };
+        for (name, signal) in garbage() {
+            // A locked 120 BPM 24 PPQN clock, then it stops (0 V) and is lost.
+            let mut b = Bridge::new(48_000.0);
+            b.configure(&cfg);
+            run_cv(&mut b, 120.0, 24, 8 * 24_000, 0);
+            run_signal(&mut b, 24_000, |_| 0.0);
+            let before = b.status();
+            assert_eq!(before.lock, LockState::Lost, "{name}");
+            assert!(before.bpm_volts.abs() < 0.001, "{name}");
+            let clocks = run_signal(&mut b, 2 * 48_000, signal);
+            let after = b.status();
+            assert_eq!(clocks, 0, "{name}: MIDI clocks from the noise");
+            assert_eq!(after.bpm_volts, before.bpm_volts, "{name}: BPM out moved");
+            assert!(
+                after.tempo_milli_bpm.abs_diff(120_000) < 100,
+                "{name}: {}",
+                after.tempo_milli_bpm
+            );
+        }
+        for (name, signal) in garbage() {
+            // From cold: no tempo and BPM out where it was. The burst's first edge (the hold-off
+            // keeps the rest out) reads as a new clock's first pulse, and a first pulse sends
+            // its downbeat at once (a real clock's beat 1 must not wait for its second pulse):
+            // at most that one 0xF8.
+            let mut b = Bridge::new(48_000.0);
+            b.configure(&cfg);
+            let volts = b.status().bpm_volts;
+            let clocks = run_signal(&mut b, 2 * 48_000, signal);
+            assert!(clocks <= 1, "{name} from cold: {clocks} MIDI clocks");
+            let s = b.status();
+            assert_eq!(s.bpm_volts, volts, "{name} from cold");
+            assert_eq!(s.tempo_milli_bpm, 0, "{name} from cold");
+        }
+    }
+
     #[test]
     fn sample_rate_change_keeps_the_beat() {
         let mut b = Bridge::new(48_000.0);
@@ -1270,5 +1365,26 @@ mod tests {
             .collect();
         assert_eq!(after.first(), Some(&Some(30)), "{:?}", fired[0]);
         assert!(after.iter().all(|k| k.is_some_and(|k| (k - 30) % 4 == 0)));
+    }
+
+    #[test]
+    fn a_patch_loading_with_run_high_sends_no_transport() {
+        // Rack delivers the RUN cable's 10 V from the second frame on: no Stop and Continue.
+        let mut b = Bridge::new(48_000.0);
+        b.configure(&Config {
+            run_patched: true,
+            midi_out: true,
+            ..Config::default()
+        });
+        for n in 0..4_800 {
+            let out = b.process(0.0, 0.0, if n == 0 { 0.0 } else { 10.0 });
+            assert_ne!(out & bits::RUN_GATE, 0, "running at sample {n}");
+            while let Some((m, _)) = b.pop_midi() {
+                assert_eq!(m[0], 0xF8, "only clocks at load");
+            }
+        }
+        // After settling, a real fall is a Stop.
+        b.process(0.0, 0.0, 0.0);
+        assert_eq!(b.pop_midi().map(|m| m.0[0]), Some(0xFC));
     }
 }

@@ -158,8 +158,19 @@ pub const TACTUS_OUT_MIDI_PENDING: u32 = 1 << 7;
 pub const TACTUS_OUT_FIRED_SHIFT: u32 = 8;
 /// [`TactusStatus::events`]: a reset or start happened.
 pub const TACTUS_OUT_RESET_EVENT: u32 = 1 << 12;
+/// Slowest master tempo, BPM ([`TactusSettings::master_bpm`] is clamped to
+/// `TACTUS_BPM_MIN`…`TACTUS_BPM_MAX`).
+pub const TACTUS_BPM_MIN: u32 = 30;
+/// Fastest master tempo, BPM.
+pub const TACTUS_BPM_MAX: u32 = 300;
+/// Largest latency offset either way, ms ([`TactusSettings::cv_offset_ms`] and
+/// [`TactusSettings::midi_offset_ms`] are clamped to ±`TACTUS_OFFSET_MAX_MS`).
+pub const TACTUS_OFFSET_MAX_MS: u32 = 50;
 
 const _: () = {
+    assert!(TACTUS_BPM_MIN * 1000 == bridge::MASTER_MILLI_BPM.0);
+    assert!(TACTUS_BPM_MAX * 1000 == bridge::MASTER_MILLI_BPM.1);
+    assert!(TACTUS_OFFSET_MAX_MS as i32 * 1000 == bridge::MAX_OFFSET_US);
     assert!(TACTUS_OUTPUTS as usize == OUTPUTS);
     assert!(TACTUS_PPQN_COUNT as usize == Ppqn::ALL.len());
     assert!(TACTUS_OUT_GATES == bits::GATE_MASK);

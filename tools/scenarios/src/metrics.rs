@@ -138,6 +138,24 @@ pub fn evaluate(s: &Scenario, ppqn: u32, outputs: &[f64]) -> Metrics {
     m
 }
 
+/// Tolerance of [`overshoot`]: outputs within it of the first missing pulse are that pulse's.
+pub const OVERSHOOT_TOLERANCE_S: f64 = 0.001;
+
+/// Outputs (seconds) after the true time of the first missing input pulse plus
+/// [`OVERSHOOT_TOLERANCE_S`]: how far a stop overshoots. `None` unless the scenario's clock stops
+/// for good.
+pub fn overshoot(s: &Scenario, outputs: &[f64]) -> Option<usize> {
+    let limit = s.first_missing? + OVERSHOOT_TOLERANCE_S;
+    Some(outputs.iter().filter(|&&t| t > limit).count())
+}
+
+/// Outputs (seconds) inside the scenario's quiet stretch (noise on a stopped line). `None` when
+/// it has none.
+pub fn in_quiet(s: &Scenario, outputs: &[f64]) -> Option<usize> {
+    let (from, to) = s.quiet?;
+    Some(outputs.iter().filter(|&&t| t >= from && t < to).count())
+}
+
 /// Mean, RMS about the mean, and largest deviation from the mean.
 pub fn spread(xs: &[f64]) -> (f64, f64, f64) {
     let n = xs.len().max(1) as f64;

@@ -30,11 +30,16 @@ pub enum ScenarioId {
     S9,
     /// 3 s stop, then restart.
     S10,
+    /// The clock stops at 4 PPQN and does not come back (a stop's overshoot).
+    S11,
+    /// Noise while stopped: a locked clock stops, random pulses and an audio-rate buzz arrive,
+    /// then the clock returns.
+    S12,
 }
 
 impl ScenarioId {
     /// All scenarios in order.
-    pub const ALL: [ScenarioId; 10] = [
+    pub const ALL: [ScenarioId; 12] = [
         ScenarioId::S1,
         ScenarioId::S2,
         ScenarioId::S3,
@@ -45,6 +50,8 @@ impl ScenarioId {
         ScenarioId::S8,
         ScenarioId::S9,
         ScenarioId::S10,
+        ScenarioId::S11,
+        ScenarioId::S12,
     ];
 
     /// Short name.
@@ -60,6 +67,8 @@ impl ScenarioId {
             ScenarioId::S8 => "S8",
             ScenarioId::S9 => "S9",
             ScenarioId::S10 => "S10",
+            ScenarioId::S11 => "S11",
+            ScenarioId::S12 => "S12",
         }
     }
 
@@ -76,6 +85,11 @@ impl ScenarioId {
             ScenarioId::S8 => "1 PPQN at 30 BPM",
             ScenarioId::S9 => "24 PPQN at 300 BPM",
             ScenarioId::S10 => "3 s stop, then restart (24 PPQN, 120 BPM)",
+            ScenarioId::S11 => "clock stops at 4 PPQN (120 BPM), 3 s of silence",
+            ScenarioId::S12 => {
+                "noise while stopped: 3 s of random pulses and a ~1.2 ms buzz \
+                                 (24 PPQN, 120 BPM), then the clock returns"
+            }
         }
     }
 
@@ -130,6 +144,30 @@ impl ScenarioId {
                 s.event_beat = Some(16.0);
                 s
             }
+            ScenarioId::S11 => Scenario::stopping(self, 4, &[24, 4], 16, 120.0, 3.0),
+            ScenarioId::S12 => {
+                let mut s = Scenario::new(self, 24, &[24, 4], 40.0, steady(120.0));
+                s.gap(16.0, 4.0);
+                s.event_beat = Some(16.0);
+                let stop = s.truth96[16 * 96].expect("before the gap");
+                // Noise from 0.5 s after the last pulse (the clock is long lost by then) to 0.5 s
+                // before it returns: random pulses 1–5 ms apart, then a buzz of about 1.2 ms
+                // (±20 % from one edge to the next: audio-rate hum or crackle that gets through
+                // the 1 ms hold-off, not a clock).
+                let (from, to) = (stop + 0.5, stop + 3.5);
+                let mut t = from;
+                while t < from + 1.5 {
+                    s.input.push(t);
+                    t += rng.range(0.001, 0.005);
+                }
+                while t < to {
+                    s.input.push(t);
+                    t += rng.range(0.00096, 0.00144);
+                }
+                s.input.sort_by(f64::total_cmp);
+                s.quiet = Some((from, to));
+                s
+            }
         }
     }
 }
@@ -153,6 +191,11 @@ pub struct Scenario {
     pub event_beat: Option<f64>,
     /// Time of the end of the run, seconds.
     pub end: f64,
+    /// For a clock that stops for good: the true time of its first missing pulse.
+    pub first_missing: Option<f64>,
+    /// A stretch (seconds, from, to) in which nothing may be output and the tempo must hold: the
+    /// clock is stopped and the line carries noise.
+    pub quiet: Option<(f64, f64)>,
 }
 
 impl Scenario {
@@ -183,7 +226,39 @@ impl Scenario {
             input,
             event_beat: None,
             end: t,
+            first_missing: None,
+            quiet: None,
         }
+    }
+
+    /// A clean clock at `bpm` that stops after the pulse of beat `beats` and stays silent for
+    /// `silence` seconds. The truth runs on to its first missing pulse: outputs may finish the
+    /// last input interval up to that pulse, and nothing after it.
+    pub fn stopping(
+        id: ScenarioId,
+        in_ppqn: u32,
+        out_ppqn: &[u32],
+        beats: usize,
+        bpm: f64,
+        silence: f64,
+    ) -> Scenario {
+        let mut s = Scenario::new(id, in_ppqn, out_ppqn, beats as f64 + 1.0, move |_| bpm);
+        let step = (96 / in_ppqn) as usize;
+        s.truth96.truncate(beats * 96 + step + 1);
+        let missing = s.truth96[beats * 96 + step].expect("truth");
+        s.input = s
+            .truth96
+            .iter()
+            .step_by(step)
+            .flatten()
+            .copied()
+            .filter(|&t| t < missing)
+            .collect();
+        s.input_truth = s.input.clone();
+        s.first_missing = Some(missing);
+        s.event_beat = Some(beats as f64);
+        s.end = missing + silence;
+        s
     }
 
     /// Uniform jitter of ±`amp` seconds on every pulse.

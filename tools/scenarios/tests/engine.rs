@@ -285,3 +285,135 @@ fn negative_offset_fires_early_using_the_prediction() {
         assert_eq!(a - b, 5_000, "5 ms ahead of the beat");
     }
 }
+
+fn engine_with(in_ppqn: Ppqn, outs: [Ppqn; 2]) -> ClockEngine<2> {
+    ClockEngine::new(
+        EngineConfig::new(TickRate::new(RATE), in_ppqn),
+        outs.map(OutputConfig::new),
+        0,
+    )
+}
+
+#[test]
+fn a_single_dropped_pulse_is_bridged_on_time() {
+    // The tick at the first missing pulse is within the stop rule's horizon: at 8 and 24 PPQN
+    // an output at the input's resolution and the MIDI clock fire it on time.
+    for ppqn in [8u64, 24] {
+        let p = Ppqn::from_value(ppqn as u32).unwrap();
+        let mut e = engine_with(p, [p, Ppqn::P1]);
+        let mut pulses = clock(0, ppqn, 8);
+        let k = 5 * ppqn as usize + 3;
+        let dropped = pulses.remove(k);
+        let mut log = Log::default();
+        drive(&mut e, pulses, 8 * BEAT - 1, &mut log);
+        let u = p.units();
+        let at = log.pulses[0]
+            .iter()
+            .find(|&&(_, pos)| pos == k as u32 * u)
+            .expect("the dropped pulse's tick")
+            .0;
+        assert!(at.abs_diff(dropped) <= 2, "{ppqn} PPQN: {at} vs {dropped}");
+        assert!(
+            log.midi
+                .iter()
+                .any(|&(t, m)| m == ClockMessage::Clock && t.abs_diff(dropped) <= 2),
+            "{ppqn} PPQN: MIDI clock at the dropped pulse"
+        );
+        // Nothing lost or doubled.
+        for w in log.pulses[0].windows(2) {
+            assert_eq!(w[1].1, w[0].1 + u, "{ppqn} PPQN");
+        }
+    }
+}
+
+#[test]
+fn a_second_dropped_pulse_waits_for_the_clock_and_is_caught_up() {
+    // Two drops in a row look like a stop until the next pulse: the tick at the second missing
+    // pulse is not guessed, it goes out when the clock returns, and the count stays exact.
+    let mut e = engine_with(Ppqn::P24, [Ppqn::P24, Ppqn::P1]);
+    let mut pulses = clock(0, 24, 8);
+    let k = 5 * 24 + 3;
+    let second = pulses.remove(k + 1);
+    let first = pulses.remove(k);
+    let back = pulses[k];
+    let mut log = Log::default();
+    drive(&mut e, pulses, 8 * BEAT - 1, &mut log);
+    let find = |pos: u32| log.pulses[0].iter().find(|&&(_, p)| p == pos).unwrap().0;
+    assert!(
+        find(k as u32 * 4).abs_diff(first) <= 2,
+        "first drop bridged"
+    );
+    let caught = find((k as u32 + 1) * 4);
+    assert!(
+        caught >= back && caught > second,
+        "second drop caught up: {caught}"
+    );
+    for w in log.pulses[0].windows(2) {
+        assert_eq!(w[1].1, w[0].1 + 4, "count exact");
+    }
+    assert_eq!(
+        log.pulses[0].last().map(|p| p.1),
+        Some((8 * 24 - 1) * 4),
+        "every position up to the last pulse"
+    );
+}
+
+/// A clock that ran two beats, stopped (transport stopped with it, as a DAW does) and is lost;
+/// returns the engine, its log and the time of the last pulse.
+fn lost_clock() -> (ClockEngine<2>, u64) {
+    let mut e = engine(Ppqn::P24);
+    let mut log = Log::default();
+    let pulses = clock(0, 24, 2);
+    let last = *pulses.last().unwrap();
+    drive(&mut e, pulses, last + 100_000, &mut log);
+    e.stop(at(last + 100_000));
+    let mut log = Log::default();
+    drive_from(&mut e, last + 100_000, vec![], last + 1_000_000, &mut log);
+    assert_eq!(e.lock_state(), LockState::Lost);
+    (e, last)
+}
+
+#[test]
+fn start_or_continue_while_lost_fires_with_the_next_pulse() {
+    // RUN rises (or MIDI Start/Continue arrives) 2 ms before the clock restarts: nothing goes
+    // out from the stale prediction; beat 0 (or the song position) fires with the pulse, MIDI
+    // Start/Continue right before its clock.
+    for cont in [false, true] {
+        let (mut e, last) = lost_clock();
+        let t_run = last + 1_000_000;
+        let restart = t_run + 2_000;
+        if cont {
+            e.cont(at(t_run));
+        } else {
+            e.start(at(t_run), StartAlign::NextPulse);
+        }
+        let mut log = Log::default();
+        drive_from(
+            &mut e,
+            t_run,
+            clock(restart, 24, 2),
+            restart + BEAT,
+            &mut log,
+        );
+        let want = if cont { 2 * 96 } else { 0 };
+        for out in 0..2 {
+            let &(t, pos) = log.pulses[out].first().expect("fires");
+            assert_eq!((t, pos), (restart, want), "cont {cont} output {out}");
+        }
+        let msg = if cont {
+            ClockMessage::Continue
+        } else {
+            ClockMessage::Start
+        };
+        let i = log.midi.iter().position(|(_, m)| *m == msg).expect("sent");
+        assert_eq!(log.midi[i].0, restart, "cont {cont}: {:?}", log.midi);
+        assert_eq!(log.midi[i + 1], (restart, ClockMessage::Clock));
+        // Nothing from the stale prediction. A continue first puts the receiver back to the
+        // song position (it counted the coasted clock at the first missing pulse, which goes
+        // out again after Continue).
+        let early: Vec<_> = log.midi[..i].iter().filter(|(t, _)| *t < restart).collect();
+        let spp = (t_run, ClockMessage::SongPosition(8));
+        let want_early = if cont { vec![&spp] } else { vec![] };
+        assert_eq!(early, want_early, "cont {cont}: before the pulse");
+    }
+}

@@ -201,6 +201,24 @@ fn jittery_drop_during_acquisition_keeps_the_count() {
     .unwrap();
 }
 
+/// Found by proptest (issue 12 work): at 2 PPQN a single drop is a loss, and a double trigger
+/// right after the resumed pulse must not replace it as the anchor, or the next pulse reads as
+/// early and a count is lost.
+#[test]
+fn double_trigger_after_a_resume_keeps_the_count() {
+    check(&Case {
+        bpm: 2793.508959982448,
+        in_ppqn: Ppqn::P2,
+        out_ppqn: [Ppqn::P1; 3],
+        jitter: 0.0,
+        drop: 0.03348308613945084,
+        double: 0.049705810787736664,
+        origin: 0,
+        seed: 1402187113558085035,
+    })
+    .unwrap();
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
 

@@ -14,7 +14,8 @@ use std::time::Instant;
 
 use plotters::prelude::*;
 use tactus_scenarios::baselines::Baseline;
-use tactus_scenarios::tactus::{run_tactus, TactusRun};
+use tactus_scenarios::metrics::{in_quiet, overshoot, OVERSHOOT_TOLERANCE_S};
+use tactus_scenarios::tactus::{run_tactus, run_tactus_traced, TactusRun};
 use tactus_scenarios::{evaluate, Metrics, Scenario, ScenarioId};
 
 /// The seed of the table, the JSON and the plots.
@@ -253,6 +254,28 @@ fn targets(rows: &[Row]) -> usize {
         }
     }
 
+    // S11: the stop's overshoot, CV outputs and MIDI clock.
+    let s11 = ScenarioId::S11.build(SEED);
+    let (outs, midi) = run_tactus(&s11, TactusRun::default());
+    let tol_ms = OVERSHOOT_TOLERANCE_S * 1e3;
+    for (&p, o) in s11.out_ppqn.iter().zip(&outs) {
+        let n = overshoot(&s11, o).unwrap_or(usize::MAX);
+        line(
+            n == 0,
+            format!(
+                "S11 no output after the first missing pulse (+{tol_ms} ms), out {p}: {n} \
+                 (seed {SEED})"
+            ),
+        );
+    }
+    let n = overshoot(&s11, &midi).unwrap_or(usize::MAX);
+    line(
+        n == 0,
+        format!(
+            "S11 no MIDI clock after the first missing pulse (+{tol_ms} ms): {n} (seed {SEED})"
+        ),
+    );
+
     // Worst case over seeds.
     let (lo, hi) = (*SEEDS.start(), *SEEDS.end());
     println!("\nWorst case over seeds {lo}–{hi}:\n");
@@ -319,6 +342,76 @@ fn targets(rows: &[Row]) -> usize {
             );
         }
     }
+    // S12: noise on the stopped line, every seed.
+    let (mut cv, mut clocks, mut dev, mut settle) = (
+        Worst {
+            value: 0.0,
+            seed: lo,
+        },
+        Worst {
+            value: 0.0,
+            seed: lo,
+        },
+        Worst {
+            value: 0.0,
+            seed: lo,
+        },
+        Worst {
+            value: 0.0,
+            seed: lo,
+        },
+    );
+    let worse = |w: &mut Worst, v: f64, seed: u64| {
+        if v > w.value {
+            *w = Worst { value: v, seed };
+        }
+    };
+    for seed in SEEDS {
+        let s = ScenarioId::S12.build(seed);
+        let (outs, midi, tempo) = run_tactus_traced(&s, TactusRun::default(), Some(0.01));
+        let (from, to) = s.quiet.expect("S12 has a quiet stretch");
+        let n: usize = outs.iter().map(|o| in_quiet(&s, o).unwrap_or(0)).sum();
+        worse(&mut cv, n as f64, seed);
+        worse(&mut clocks, in_quiet(&s, &midi).unwrap_or(0) as f64, seed);
+        let d = tempo
+            .iter()
+            .filter(|(t, _)| *t >= from && *t < to)
+            .map(|&(_, m)| (m as f64 / 120_000.0 - 1.0).abs() * 100.0)
+            .fold(0.0, f64::max);
+        worse(&mut dev, d, seed);
+        for (&p, o) in s.out_ppqn.iter().zip(&outs) {
+            let b = evaluate(&s, p, o).beats_to_settle.unwrap_or(f64::INFINITY);
+            worse(&mut settle, b, seed);
+        }
+    }
+    line(
+        cv.value == 0.0,
+        format!(
+            "S12 no CV output during the noise: worst {} (seed {})",
+            cv.value, cv.seed
+        ),
+    );
+    line(
+        clocks.value == 0.0,
+        format!(
+            "S12 no MIDI clock during the noise: worst {} (seed {})",
+            clocks.value, clocks.seed
+        ),
+    );
+    line(
+        dev.value <= 1.0,
+        format!(
+            "S12 tempo within 1 % through the noise: worst {:.2} % (seed {})",
+            dev.value, dev.seed
+        ),
+    );
+    line(
+        settle.value <= 1.0,
+        format!(
+            "S12 locked within 1 beat after the clock returns: worst {:.2} beats (seed {})",
+            settle.value, settle.seed
+        ),
+    );
     misses
 }
 
