@@ -71,7 +71,10 @@ END = 10.0  # seconds of each scenario in e2e.vcv
 
 # The state scenario: a Bridge saved with every option away from its default ...
 # (MIDI IN on the Loopback driver with "(No device)", MIDI OUT on Loopback 12.)
+# Link stays Off here (a test never enables Link outside a private network namespace; see
+# link-netns.sh), its other options are changed.
 STATE_DATA = {"pulseWidth": 3, "inputLevel": 1, "sppOnReset": False, "runRestarts": True, "running": False,
+              "linkMode": 0, "linkQuantum": 7, "linkStartStop": True, "linkOffsetMs": -10.0,
               "midiInput": {"driver": LOOPBACK, "channel": -1}, "midiOutput": loop_port(11)}
 # ... and data no Bridge ever wrote: wrong types, out-of-range values, unknown drivers. Each
 # loads as a new Bridge's defaults, except where GARBAGE_KEEPS names what is kept: a known
@@ -80,8 +83,9 @@ GARBAGE_KEEPS = {6: {"midiOutput": {"driver": LOOPBACK, "channel": 0}}}
 GARBAGE = [
     None, 42, "text", [1, 2, 3], {},
     {"pulseWidth": "3", "inputLevel": 1.5, "sppOnReset": 0, "runRestarts": "yes", "running": "no",
+     "linkMode": "1", "linkQuantum": 99, "linkStartStop": 1, "linkOffsetMs": "x",
      "midiInput": {"driver": "-12", "deviceName": 5, "channel": "x"}, "midiOutput": [1, 2]},
-    {"pulseWidth": 99, "inputLevel": -1, "sppOnReset": None, "running": 1,
+    {"pulseWidth": 99, "inputLevel": -1, "sppOnReset": None, "running": 1, "linkMode": 9, "linkQuantum": 0, "linkOffsetMs": None,
      "midiInput": {"driver": 424242, "deviceName": "No such device"}, "midiOutput": {"driver": -12, "deviceName": "Loopback 99", "channel": 77}},
     {"pulseWidth": -1, "midiInput": {"driver": None}, "midiOutput": {"deviceName": None}},
 ]
@@ -145,6 +149,14 @@ def patches(outdir):
     ld.modules.append(bridge(2, data={"midiInput": loop_port(0), "pulseWidth": 3, "running": True}, x=20))
     with open(os.path.join(outdir, "load.vcv"), "w") as f:
         json.dump(ld.json(), f, indent=1)
+
+    # Link (link-netns.sh, inside a private network namespace only): one Bridge with Link off
+    # (the default), one following a session.
+    for name, data in [("link-off", None), ("link-follow", {"linkMode": 1})]:
+        lk = Patch()
+        lk.modules.append(bridge(1, data=data))
+        with open(os.path.join(outdir, name + ".vcv"), "w") as f:
+            json.dump(lk.json(), f, indent=1)
 
     # (e) Sample rate 44.1 kHz, then 96 kHz from 6 s on; 4 PPQN at 100 BPM; MIDI out to Loopback 5.
     s = Patch()

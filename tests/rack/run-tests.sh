@@ -7,7 +7,9 @@
 #      Loopback driver) runs 3 s in real-time headless Rack (RACK_SHARED/run-headless.sh);
 #   3. e2e: TactusTest's Harness modules drive Bridges and record them (e2e.vcv), then the sample
 #      rate scenario (srate.vcv); tests/rack/e2e.py judges the records;
-#   4. screenshots: Rack's screenshot mode, light and dark; Bridge with module == NULL
+#   4. Link (link-netns.sh, in a private network namespace): Link off opens no socket, Link
+#      follow runs and quits cleanly;
+#   5. screenshots: Rack's screenshot mode, light and dark; Bridge with module == NULL
 #      (Tactus/Bridge.png) and with a running module (TactusTest/BridgeLive.png) must be
 #      270x380, not blank, and differ from each other.
 # Every Rack run's log.txt must be free of warnings (tests/rack/check-log.sh). Patches, logs and
@@ -56,6 +58,7 @@ step "load (Bridge patch, 3 s real time, log clean)" load
 step "e2e Rack run (e2e.vcv)" e2e_run e2e
 step "e2e Rack run (srate.vcv)" e2e_run srate
 step "e2e checks" python3 "$HERE/e2e.py" check "$OUT/results"
+step "link in a private network namespace (off: no socket; follow: Link's sockets, clean quit)" "$HERE/link-netns.sh" "$SHARED" "$OUT" "$U"
 step "screenshots light" shots light
 step "screenshots dark" shots dark
 exit $FAIL
