@@ -42,14 +42,21 @@ pub(crate) const LEAD_TEMPO_DEADBAND: f64 = 0.005;
 pub(crate) const LEAD_PHASE_US: f64 = 300.0;
 
 /// A least-squares line `host µs = a + b · frame` through the last `FILTER_POINTS` (512) block
-/// starts, in a fixed ring (no allocation). The sums are taken relative to the newest point,
-/// so an f64 keeps sub-microsecond precision after days.
+/// starts, in a fixed ring (no allocation). The sums are kept up to date as points come and go
+/// (O(1) per block) relative to a base point, and recomputed from scratch relative to the newest
+/// point every `FILTER_POINTS` blocks, so rounding never accumulates and an f64 keeps
+/// sub-microsecond precision after days.
 #[derive(Clone, Debug)]
 pub struct HostTimeFilter {
     frames: [i64; FILTER_POINTS],
     hosts: [f64; FILTER_POINTS],
     len: usize,
     next: usize,
+    /// Running sums of x = frame − `base_frame` and y = host − `base_host`.
+    base_frame: i64,
+    base_host: f64,
+    sums: [f64; 4],
+    since_rebase: usize,
     /// The fitted line: host µs at `ref_frame`, and µs per frame.
     ref_frame: i64,
     ref_host: f64,
@@ -65,6 +72,10 @@ impl HostTimeFilter {
             hosts: [0.0; FILTER_POINTS],
             len: 0,
             next: 0,
+            base_frame: 0,
+            base_host: 0.0,
+            sums: [0.0; 4],
+            since_rebase: 0,
             ref_frame: 0,
             ref_host: 0.0,
             slope: us_per_frame,
@@ -96,24 +107,54 @@ impl HostTimeFilter {
                 self.reset(self.nominal);
             }
         }
+        if self.len == FILTER_POINTS {
+            // The oldest point leaves.
+            let (x, y) = self.rel(self.next);
+            self.add(x, y, -1.0);
+        }
         self.frames[self.next] = frame;
         self.hosts[self.next] = host_us;
         self.next = (self.next + 1) % FILTER_POINTS;
         self.len = (self.len + 1).min(FILTER_POINTS);
-        self.fit(frame, host_us);
+        self.since_rebase += 1;
+        if self.len == 1 || self.since_rebase >= FILTER_POINTS {
+            self.rebase(frame, host_us);
+        } else {
+            let (x, y) = self.rel((self.next + FILTER_POINTS - 1) % FILTER_POINTS);
+            self.add(x, y, 1.0);
+        }
+        self.fit();
     }
 
-    fn fit(&mut self, x0: i64, y0: f64) {
-        let n = self.len as f64;
-        let (mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0);
+    fn rel(&self, i: usize) -> (f64, f64) {
+        (
+            (self.frames[i] - self.base_frame) as f64,
+            self.hosts[i] - self.base_host,
+        )
+    }
+
+    fn add(&mut self, x: f64, y: f64, sign: f64) {
+        self.sums[0] += sign * x;
+        self.sums[1] += sign * y;
+        self.sums[2] += sign * x * x;
+        self.sums[3] += sign * x * y;
+    }
+
+    /// Recompute the sums from scratch relative to (`x0`, `y0`).
+    fn rebase(&mut self, x0: i64, y0: f64) {
+        self.base_frame = x0;
+        self.base_host = y0;
+        self.sums = [0.0; 4];
+        self.since_rebase = 0;
         for i in 0..self.len {
-            let x = (self.frames[i] - x0) as f64;
-            let y = self.hosts[i] - y0;
-            sx += x;
-            sy += y;
-            sxx += x * x;
-            sxy += x * y;
+            let (x, y) = self.rel(i);
+            self.add(x, y, 1.0);
         }
+    }
+
+    fn fit(&mut self) {
+        let n = self.len as f64;
+        let [sx, sy, sxx, sxy] = self.sums;
         let den = n * sxx - sx * sx;
         let slope = if self.len >= 2 && den > 0.0 {
             (n * sxy - sx * sy) / den
@@ -127,8 +168,8 @@ impl HostTimeFilter {
             self.nominal
         };
         let intercept = (sy - self.slope * sx) / n;
-        self.ref_frame = x0;
-        self.ref_host = y0 + intercept;
+        self.ref_frame = self.base_frame;
+        self.ref_host = self.base_host + intercept;
     }
 
     /// Host time (µs) of `frame` on the fitted line.
@@ -453,6 +494,29 @@ mod tests {
         f.push(0, 1.0);
         assert_eq!(f.len(), 1);
         assert_eq!(f.host_at(48_000), 1.0 + 1e6);
+    }
+
+    #[test]
+    fn host_time_filter_stays_exact_over_days() {
+        // Two days of 256-frame blocks (far beyond many rebases), then the incremental line is
+        // compared with a fit from scratch over the same points.
+        let us = 1e6 / 48_000.0;
+        let mut f = HostTimeFilter::new(us);
+        let mut x: u32 = 3;
+        let start = 48_000i64 * 86_400 * 2;
+        let blocks = 40_000i64;
+        for k in 0..blocks {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let frame = start + k * 256;
+            let host = 7e11 + frame as f64 * us + (x >> 16) as f64 / 65_536.0 * 1_000.0;
+            f.push(frame, host);
+        }
+        let mut g = f.clone();
+        g.rebase(g.frames[0], g.hosts[0]);
+        g.fit();
+        let frame = start + blocks * 256;
+        assert!((f.host_at(frame) - g.host_at(frame)).abs() < 0.01);
+        assert!((f.slope() - g.slope()).abs() < 1e-9);
     }
 
     #[test]
