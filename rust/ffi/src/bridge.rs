@@ -1388,3 +1388,131 @@ mod tests {
         assert_eq!(b.pop_midi().map(|m| m.0[0]), Some(0xFC));
     }
 }
+
+#[cfg(test)]
+mod link_tests {
+    //! The Bridge side of Link, without a network: a session timeline computed here, handed to
+    //! the Bridge once per block as the Link driver does.
+    use super::*;
+
+    const SR: f64 = 48_000.0;
+    const BLOCK: u64 = 256;
+
+    /// Session: 120 BPM with beat 0.3 at t = 0, 140 BPM from t = 3 s (beat continuous there).
+    fn session(t: f64) -> (f64, f64) {
+        if t < 3.0 {
+            (0.3 + 2.0 * t, 120.0)
+        } else {
+            (6.3 + (t - 3.0) * 140.0 / 60.0, 140.0)
+        }
+    }
+
+    fn steer(b: &mut Bridge, beat: f64, bpm: f64) {
+        // Q8 ticks per 1/96 beat.
+        let slope_q8 = (b.tick_rate().hz() as f64 * 60.0 / (bpm * 96.0) * 256.0).round() as u32;
+        let pos = (beat * 96.0 * 65_536.0).round() as i64;
+        b.follow_link(pos, slope_q8, (bpm * 1000.0) as u32);
+    }
+
+    #[test]
+    fn following_lands_on_the_session_beats_and_takes_a_late_tempo_change_without_a_burst() {
+        let mut b = Bridge::new(SR as f32);
+        b.configure(&Config {
+            link_mode: LinkMode::Follow,
+            ..Config::default()
+        });
+        assert_eq!(b.source(), InputSource::Link);
+        assert!(b.link_engaged());
+        let mut fires = [Vec::new(), Vec::new()];
+        for n in 0..6 * SR as u64 {
+            let t = n as f64 / SR;
+            if n % BLOCK == 0 {
+                // The tempo change reaches the Bridge 20 ms late: until then it steers by the
+                // old line.
+                let (beat, bpm) = if (3.0..3.02).contains(&t) {
+                    (0.3 + 2.0 * t, 120.0)
+                } else {
+                    session(t)
+                };
+                steer(&mut b, beat, bpm);
+            }
+            let out = b.process(0.0, 0.0, 0.0);
+            for (k, i) in [0usize, 3].iter().enumerate() {
+                if out & (1 << (bits::FIRED_SHIFT + *i as u32)) != 0 {
+                    fires[k].push(t);
+                }
+            }
+        }
+        assert!(!b.link_engaged());
+        assert_eq!(b.status().tempo_milli_bpm, 140_000);
+        // CLK 1: one pulse per session beat, each within a sample and a half of it (except
+        // right after the late change, while the outputs catch up with the session).
+        let beats: Vec<f64> = fires[0].iter().map(|&t| session(t).0).collect();
+        for w in beats.windows(2) {
+            assert!((w[1] - w[0] - 1.0).abs() < 0.02, "{beats:?}");
+        }
+        for (&t, &beat) in fires[0].iter().zip(&beats) {
+            if !(3.0..3.5).contains(&t) {
+                let err_s = (beat - beat.round()) / (session(t).1 / 60.0);
+                assert!(err_s.abs() <= 1.5 / SR, "beat {beat} at {t}: {err_s} s");
+            }
+        }
+        // CLK 4 (24 PPQN): never closer than half the faster period, never a gap, and as many
+        // pulses as the session has 24ths.
+        let half = 60.0 / 140.0 / 24.0 / 2.0;
+        for w in fires[1].windows(2) {
+            let d = w[1] - w[0];
+            assert!(
+                d >= half - 1.0 / SR && d < 60.0 / 120.0 / 24.0 * 1.1,
+                "{d} at {}",
+                w[0]
+            );
+        }
+        let (first, last) = (session(fires[1][0]).0, session(*fires[1].last().unwrap()).0);
+        assert_eq!(
+            fires[1].len() as i64,
+            ((last - first) * 24.0).round() as i64 + 1
+        );
+    }
+
+    #[test]
+    fn on_link_a_start_waits_for_the_driver_and_lands_where_it_says() {
+        let mut b = Bridge::new(SR as f32);
+        b.configure(&Config {
+            link_mode: LinkMode::Follow,
+            link_start_stop: true,
+            ..Config::default()
+        });
+        // Start/stop sync with RUN unpatched: stopped until the session plays.
+        b.process(0.0, 0.0, 0.0);
+        b.process(0.0, 0.0, 0.0);
+        assert!(b.link_drives_transport());
+        assert!(!b.running());
+        b.toggle_run();
+        assert_eq!(b.take_link_request(), Some(true));
+        assert!(!b.running(), "the session decides when");
+        // The driver starts it 1000 samples from now: beat 1 and RESET out there.
+        let at = b.now().wrapping_add(1_000 * b.subsample());
+        b.link_start(at);
+        let mut first = None;
+        let mut reset = None;
+        for n in 0..2_000u32 {
+            let out = b.process(0.0, 0.0, 0.0);
+            if out & (1 << bits::FIRED_SHIFT) != 0 && first.is_none() {
+                first = Some(n);
+            }
+            if out & bits::RESET_GATE != 0 && reset.is_none() {
+                reset = Some(n);
+            }
+        }
+        assert_eq!((first, reset), (Some(1_000), Some(1_000)));
+        // Stop: the session is asked to stop too.
+        b.toggle_run();
+        assert!(!b.running());
+        assert_eq!(b.take_link_request(), Some(false));
+        // Leaving Link: back to the knob's tempo.
+        b.configure(&Config::default());
+        assert_eq!(b.source(), InputSource::Master);
+        assert_eq!(b.status().tempo_milli_bpm, 120_000);
+    }
+}
