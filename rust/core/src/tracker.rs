@@ -1,8 +1,9 @@
 //! [`BeatTracker`]: a second-order DLL over input pulse times (Adriaensen, "Using a DLL to filter
 //! time", 2005) in fixed point, with the outlier handling real clock lines need.
 //!
-//! Per accepted pulse at time `t` with prediction `t1` and period `P`:
-//! `e = t − t1; t0 = t1; t1 = t0 + P + b·e; P += c·e` with `b = √2·ω`, `c = ω²`.
+//! Per accepted pulse at time `t` with prediction `t1`, period `P` and period rate `A`:
+//! `e = t − t1; t0 = t1; t1 = t0 + P + b·e; P += c·e + A; A += d·e`, locked at `b = √2·ω`,
+//! `c = ω²`, `d = 0`.
 //! Setting `t0` to the *prediction* keeps the musical position continuous at every update (only
 //! the slope of the timeline changes), which is what lets outputs run without bursts.
 //!
@@ -13,6 +14,21 @@
 //!   shrink until they meet the locked DLL gains set by `response` (a per-*beat* loop gain, so
 //!   the time constant in beats is the same at every PPQN). A run of same-sign errors (a ramp)
 //!   halves the memory `n`, widening the loop again.
+//! - **Ramps without lag**: a second-order loop lags a tempo ramp by `A/c` for as long as it
+//!   lasts (at 1 PPQN, 60 BPM and 2 %/min, 15 ms). The third state `A` (the change of the
+//!   period per pulse) removes that lag. Jitter must not excite it, so it only learns when the
+//!   errors show a ramp clearly — the bias test above fires *and* either all of its last eight
+//!   or more errors had the bias's sign, or the bias exceeds twice the jitter (about 4.5
+//!   standard errors of the mean; jitter alone practically never gets there). Then the gains
+//!   become the growing-memory least-squares fit of a *parabola* (α-β-γ: `b = α+β+γ`,
+//!   `c = β+3γ`, `d = 2γ` with `α = 3(3n²−3n+2)/D`, `β = 18(2n−1)/D`, `γ = 30/D`,
+//!   `D = n(n+1)(n+2)`; exact after three clean pulses), restarted at three pulses, until the
+//!   memory is full again. There `A` is kept and only trimmed: while four or more errors in a
+//!   row keep one sign, `d = b·c/4` (a pole near 0.35ω, well below the period's gain; `b·c` at
+//!   1–2 PPQN, where a drifting ramp changes too much between fits), otherwise `d = 0`, so the
+//!   locked loop on a steady jittery clock is nearly the plain second-order one (S1: 22.8 dB,
+//!   22.7 without the ramp term). A kept `A` whose lag `A/c` would be below the jitter is
+//!   dropped (a stray detection's noise).
 //! - **Huber clamping**: errors beyond `max(4σ, P/16)` are clamped before they reach the loop,
 //!   so one glitch moves the phase by at most `b·threshold`.
 //! - **Double triggers**: a pulse earlier than half a period is ignored (ringing, bounce).
@@ -33,7 +49,7 @@
 //!   agreeing intervals of another tempo (a beat of them beyond 2×) replace it, and anything else
 //!   (noise on a stopped line) only moves the resume pulse, taking no position and no tempo.
 
-use crate::fixed::{mul_gain, mul_i_q32, FineTick, Q32_ONE};
+use crate::fixed::{mul_gain, mul_i_q32, mul_u_q32, FineTick, Q32_ONE};
 use crate::ppqn::{ceil_to_multiple, Ppqn};
 use crate::tempo::{MAX_BPM, MIN_BPM};
 use crate::time::{ticks_between, Tick, TickRate};
@@ -63,6 +79,16 @@ const RESPONSE_TABLE: [u32; 9] = [
 pub const DEFAULT_RESPONSE: u8 = 162;
 /// Consecutive same-sign outliers that restart the loop from the real pulses.
 const OUTLIER_RUN: u8 = 3;
+/// Length of the running means of the jitter and the bias (pulses); shorter runs are plain means.
+const AVERAGE_LEN: u8 = 16;
+/// Memory the quadratic fit restarts from when a ramp is seen (three pulses fix a parabola).
+const RAMP_MEMORY: u16 = 3;
+/// Same-sign errors in a row before the locked loop trims the ramp term.
+const TRIM_RUN: u8 = 4;
+/// Trim gain `d = b·c/2^TRIM_SHIFT` (1 and 2 PPQN: `b·c`, see `trim_gain`).
+const TRIM_SHIFT: u32 = 2;
+/// Pulses in the bias mean before it can call a ramp.
+const BIAS_MIN_SAMPLES: u8 = 8;
 /// Consecutive inliers needed for [`LockState::Locked`].
 const LOCK_INLIERS: u8 = 3;
 
@@ -170,9 +196,21 @@ pub struct BeatTracker {
     /// Equivalent memory of the loop in pulses (least-squares acquisition).
     memory: u16,
     jitter: u64,
+    /// Tracked pulses since the cold start, up to [`AVERAGE_LEN`]: the jitter estimate is their
+    /// plain mean until it has that many.
+    jitter_samples: u8,
+    /// Tracked pulses since the last (re-)seed or ramp detection, up to [`AVERAGE_LEN`]: the
+    /// bias is their plain mean until it has that many.
+    bias_samples: u8,
     inliers: u8,
     /// Running mean of the errors (Q32.32), to see ramps.
     bias: i64,
+    /// Third state: the change of the period per pulse (Q32.32 ticks per pulse), a tempo ramp.
+    accel: i64,
+    /// The errors showed a ramp: the third state is learning (see `gains`).
+    ramp: bool,
+    /// Consecutive errors of the same sign (positive: late), to tell a ramp from jitter.
+    sign_run: i8,
     abnormal: u8,
     outlier_run: i8,
     last_pulse: Tick,
@@ -215,8 +253,13 @@ impl BeatTracker {
             pos0: 0,
             memory: MEMORY_SEED,
             jitter: 0,
+            jitter_samples: 0,
+            bias_samples: 0,
             inliers: 0,
             bias: 0,
+            accel: 0,
+            ramp: false,
+            sign_run: 0,
             abnormal: 0,
             outlier_run: 0,
             last_pulse: 0,
@@ -287,6 +330,8 @@ impl BeatTracker {
         self.multiple_run = 0;
         self.memory = MEMORY_SEED;
         self.inliers = 0;
+        self.accel = 0;
+        self.ramp = false;
         if self.state == LockState::Locked {
             self.state = LockState::Acquiring;
         }
@@ -312,6 +357,7 @@ impl BeatTracker {
         self.t1 = scale_fine(self.t1);
         self.period = (self.period as u128 * to as u128 / from as u128) as u64;
         self.jitter = (self.jitter as u128 * to as u128 / from as u128) as u64;
+        self.accel = (self.accel as i128 * to / from) as i64;
         self.last_pulse = scale_tick(self.last_pulse);
         for r in self.raw.iter_mut() {
             r.t = scale_tick(r.t);
@@ -487,6 +533,10 @@ impl BeatTracker {
         self.memory = MEMORY_SEED;
         self.inliers = 0;
         self.bias = 0;
+        self.bias_samples = 0;
+        self.accel = 0;
+        self.ramp = false;
+        self.sign_run = 0;
         self.abnormal = 0;
         self.outlier_run = 0;
         self.multiple_run = 0;
@@ -534,7 +584,9 @@ impl BeatTracker {
         // systematic error is not mistaken for jitter), outliers capped so a glitch can't blow
         // it up but a genuinely noisier clock still raises it within ~16 pulses.
         let ae = (e - self.bias).unsigned_abs().min(thr.saturating_mul(2));
-        self.jitter = self.jitter - self.jitter / 16 + ae / 16;
+        self.jitter_samples = (self.jitter_samples + 1).min(AVERAGE_LEN);
+        let w = self.jitter_samples.max(1) as u64;
+        self.jitter = self.jitter - self.jitter / w + ae / w;
 
         // A clean missed pulse is on the grid; only a large residual makes the next pulse's
         // lateness ambiguous (tempo change rather than a drop).
@@ -597,22 +649,61 @@ impl BeatTracker {
     #[cfg_attr(target_arch = "avr", inline(never))]
     fn dll_step(&mut self, ec: i64, missed: u32) {
         self.memory = self.memory.saturating_add(1).min(self.memory_max);
-        let (b, c) = self.gains();
+        let (b, c, d) = self.gains();
         self.t0 = self.t1.plus(self.period.saturating_mul(missed as u64));
         self.t1 = self.t0.plus(self.period).offset(mul_i_q30(ec, b));
-        let p_new = (self.period as i64).saturating_add(mul_i_q30(ec, c));
+        // The ramp term moves the period once per update (over missed pulses it falls a
+        // little behind, which the next errors correct).
+        let p_new = (self.period as i64)
+            .saturating_add(mul_i_q30(ec, c))
+            .saturating_add(self.accel);
         self.period = self.clamp_period(p_new.max(0) as u64);
+        self.accel = self.accel.saturating_add(mul_i_q30(ec, d));
+        if self.ramp && self.memory >= self.memory_max {
+            // The quadratic fit has its full memory: keep the ramp it found, stop learning it.
+            // A ramp the locked loop would lag by less than the jitter is indistinguishable
+            // from the fit's own noise (a stray detection on a jittery clock), so it is dropped.
+            self.ramp = false;
+            if self.accel.unsigned_abs() < mul_u_q32(self.jitter, self.c_lock).saturating_mul(4) {
+                self.accel = 0;
+            }
+        }
     }
 
     fn update_bandwidth(&mut self, e: i64) {
-        // A ramp shows up as a bias in the errors. Under jitter alone the 1/16 average of the
-        // errors has a spread of about σ/4, so a bias beyond σ (plus a tick of rounding) is a
-        // trend, not noise: halve the memory to widen the loop.
-        self.bias += e.saturating_sub(self.bias) / 16;
+        // A ramp shows up as a bias in the errors. The bias is the mean of the errors since the
+        // last detection (a plain mean up to 16, then a 1/16 running mean), so under jitter
+        // alone it spreads by about σ/√8 … σ/4 and a bias beyond σ (plus a tick of rounding)
+        // after at least eight errors is a trend, not noise: halve the memory to widen the loop.
+        self.sign_run = match (e > 0, self.sign_run > 0) {
+            (true, true) => self.sign_run.saturating_add(1),
+            (true, false) => 1,
+            (false, true) => -1,
+            (false, false) => self.sign_run.saturating_sub(1),
+        };
+        self.bias_samples = (self.bias_samples + 1).min(AVERAGE_LEN);
+        self.bias += e.saturating_sub(self.bias) / self.bias_samples.max(1) as i64;
         let limit = (self.jitter as i64).max(2 * Q32_ONE as i64);
-        if self.bias.abs() > limit {
-            self.memory = (self.memory / 2).max(MEMORY_SEED + 1);
+        if self.bias_samples >= BIAS_MIN_SAMPLES && self.bias.abs() > limit {
+            // Learn the ramp too (the third state, see `gains`) when the evidence is clear:
+            // every error of the mean on the bias's side (jitter: p < 1 %, on top of the bias
+            // test), or a bias beyond twice the jitter (about 4.5 standard errors). On a clean
+            // clock the jitter estimate follows how the lag grows, so the sign test is the one
+            // that fires there.
+            let same_sign = self.sign_run.unsigned_abs() >= BIAS_MIN_SAMPLES
+                && (self.sign_run > 0) == (self.bias > 0);
+            // Never on an outlier: a glitch or a burst of noise is no ramp.
+            let clear = same_sign || self.bias.unsigned_abs() > self.jitter.saturating_mul(2);
+            if clear && self.abnormal == 0 {
+                self.ramp = true;
+            }
+            self.memory = if self.ramp {
+                RAMP_MEMORY
+            } else {
+                (self.memory / 2).max(MEMORY_SEED + 1)
+            };
             self.bias = 0;
+            self.bias_samples = 0;
         }
     }
 
@@ -881,13 +972,48 @@ impl BeatTracker {
         two_beats.min(self.memory_max)
     }
 
-    /// Loop gains `(b, c)` in Q2.30: least squares (`4/n`, `6/(n(n+1))`) while they exceed the
-    /// locked gains.
-    fn gains(&self) -> (u32, u32) {
+    /// Loop gains `(b, c, d)` in Q2.30. Normally least squares for a line (`4/n`,
+    /// `6/(n(n+1))`, `d` the trim of `trim_gain`) while they exceed the locked gains. After a ramp
+    /// was seen, least
+    /// squares for a parabola until the memory is full again (see the module docs).
+    fn gains(&self) -> (u32, u32, u32) {
         let n = self.memory.max(MEMORY_SEED + 1) as u64;
-        let b = ((4 * Q30_ONE) / n).min(u32::MAX as u64) as u32;
-        let c = ((6 * Q30_ONE) / (n * (n + 1))) as u32;
-        (b.max(self.b_lock), c.max(self.c_lock))
+        let (b, c, d) = if self.ramp {
+            // n ≤ 2048 keeps the products in u64 (the memory is about 450 at 24 PPQN, 19 at 1).
+            let n = n.min(2048);
+            // α + β + γ, β + 3γ and 2γ of the growing-memory α-β-γ filter:
+            // α = 3(3n² − 3n + 2)/D, β = 18(2n − 1)/D, γ = 30/D, D = n(n + 1)(n + 2).
+            let den = (n * (n + 1) * (n + 2)).max(1);
+            let b = (9 * n * n + 27 * n + 36) * Q30_ONE / den;
+            let c = (36 * n + 72) * Q30_ONE / den;
+            (b, c, 60 * Q30_ONE / den)
+        } else {
+            (
+                4 * Q30_ONE / n,
+                6 * Q30_ONE / (n * (n + 1)),
+                self.trim_gain(),
+            )
+        };
+        let b = (b.min(u32::MAX as u64) as u32).max(self.b_lock);
+        let c = (c.min(u32::MAX as u64) as u32).max(self.c_lock);
+        (b, c, d.min(u32::MAX as u64) as u32)
+    }
+
+    /// Outside a ramp fit, while the errors keep one sign: trim the ramp term with a type-3 gain
+    /// well below the period's, `d = b·c/4` (a pole near 0.35ω, Q2.30). Jitter opens this gate
+    /// one pulse in eight and then only nudges. A drifting tempo's ramp itself changes, which a
+    /// type-3 loop lags by (change per pulse)/d; at 1–2 PPQN there are too few pulses for the
+    /// ramp detector to re-fit it often, so the trim there is `b·c`.
+    fn trim_gain(&self) -> u64 {
+        if self.sign_run.unsigned_abs() < TRIM_RUN {
+            return 0;
+        }
+        let shift = if self.cfg.ppqn.value() <= 2 {
+            0
+        } else {
+            TRIM_SHIFT
+        };
+        (self.b_lock as u64 * self.c_lock as u64) >> (30 + shift)
     }
 
     /// Pulses counted as missing so far.
@@ -1015,6 +1141,47 @@ mod tests {
     }
 
     #[test]
+    fn a_steady_ramp_is_followed_without_lag() {
+        // 1 PPQN from 120 BPM, each period 200 ticks (100 µs) shorter than the last: a second-
+        // order loop alone would lag by A/c = 200/0.15² ≈ 8 900 ticks (4.4 ms). From pulse 48
+        // the prediction stays within 100 µs (the trim rings by about ±50 µs about zero).
+        let mut tr = tracker(Ppqn::P1);
+        let (mut t, mut p) = (0u32, 1_000_000u32);
+        let mut worst = 0;
+        for k in 0..80 {
+            if k >= 48 {
+                let predicted = tr.timeline().time_of(tr.next_pulse_pos()).unwrap().round();
+                worst = worst.max(predicted.abs_diff(t));
+            }
+            tr.poll(t.wrapping_sub(1));
+            tr.on_pulse(t);
+            t += p;
+            p -= 200;
+        }
+        assert!(worst <= 200, "lag {worst} ticks");
+    }
+
+    #[test]
+    fn jitter_does_not_teach_the_ramp_term() {
+        // ±1 ms of uniform jitter on a steady 120 BPM 24 PPQN clock (a simple LCG): the third
+        // state stays negligible.
+        let mut tr = tracker(Ppqn::P24);
+        let mut x: u32 = 12_345;
+        for k in 0..3_000u32 {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let jitter = (x >> 16) % 4_001;
+            let t = 10_000 + k * 41_667 + jitter - 2_000;
+            tr.poll(t.wrapping_sub(1));
+            tr.on_pulse(t);
+        }
+        assert_eq!(tr.state(), LockState::Locked);
+        // What is left of the ramp term: the lag it would cause the plain locked loop, A/c
+        // (Q32.32 over Q2.30 is 4·A/c in ticks), at most 50 µs against ±1 ms of jitter.
+        let lag = (tr.accel / tr.c_lock as i64).unsigned_abs() / 4;
+        assert!(lag < 100, "ramp term worth {lag} ticks");
+    }
+
+    #[test]
     fn double_triggers_are_ignored_and_drops_counted() {
         let mut tr = tracker(Ppqn::P24);
         let p = 41_667;
@@ -1124,7 +1291,11 @@ mod tests {
         let t = feed(&mut tr, 0, p, 100);
         // While locked, too (the train starts half a period after the last pulse).
         feed(&mut tr, t + p / 2, 2_400, 24);
-        assert!(tr.tempo_milli_bpm().abs_diff(120_000) < 1_200);
+        assert!(
+            tr.tempo_milli_bpm().abs_diff(120_000) < 1_200,
+            "{}",
+            tr.tempo_milli_bpm()
+        );
         tr.on_pulse(t + p / 2 + 24 * 2_400);
         assert!(
             tr.tempo_milli_bpm().abs_diff(2_083_333) < 2_000,

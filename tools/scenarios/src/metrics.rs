@@ -17,6 +17,11 @@ pub struct Metrics {
     /// Input jitter RMS over output jitter RMS (both about their means), dB; `None` for a
     /// clean input.
     pub attenuation_db: Option<f64>,
+    /// RMS of the phase error about its mean over every output from beat 1 on (acquisition
+    /// included: the cold-start figure), µs.
+    pub from_beat1_rms_us: f64,
+    /// Input jitter RMS over [`Metrics::from_beat1_rms_us`], dB; `None` for a clean input.
+    pub from_beat1_attenuation_db: Option<f64>,
     /// Grid points in the window without exactly one output, plus outputs matching no point.
     pub count_errors: usize,
     /// Beats until every later output (before the scenario's event) is within 1 ms of the latency.
@@ -95,11 +100,22 @@ pub fn evaluate(s: &Scenario, ppqn: u32, outputs: &[f64]) -> Metrics {
         m.jitter_rms_us = sd * 1e6;
         m.jitter_max_us = max * 1e6;
     }
+    // The cold-start variant: every output from beat 1 on, not just the steady second half.
+    let early: Vec<f64> = errs
+        .iter()
+        .filter(|(i, _)| *i >= ppqn as usize && *i < end_idx)
+        .map(|(_, e)| *e)
+        .collect();
+    if !early.is_empty() {
+        m.from_beat1_rms_us = spread(&early).1 * 1e6;
+    }
     let input_sd = s.input_jitter_rms();
     if input_sd > 1e-7 {
         // Below 0.1 µs the output is exact to the tick; don't claim more than that.
         let out_us = m.jitter_rms_us.max(0.1);
         m.attenuation_db = Some(20.0 * (input_sd * 1e6 / out_us).log10());
+        let early_us = m.from_beat1_rms_us.max(0.1);
+        m.from_beat1_attenuation_db = Some(20.0 * (input_sd * 1e6 / early_us).log10());
     }
     // Lock and settle are judged about the latency (transport delay is not a lock failure).
     let latency = m.mean_us * 1e-6;

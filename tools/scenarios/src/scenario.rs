@@ -7,7 +7,7 @@
 
 use crate::Rng;
 
-/// The ten benchmark scenarios of the tactus-core issue.
+/// The benchmark scenarios: S1–S10 from the tactus-core issue, S11–S14 from the real-world edges issue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScenarioId {
     /// 120 BPM, 24 PPQN, ±1 ms uniform jitter.
@@ -35,11 +35,16 @@ pub enum ScenarioId {
     /// Noise while stopped: a locked clock stops, random pulses and an audio-rate buzz arrive,
     /// then the clock returns.
     S12,
+    /// Slow drift: the tempo changes linearly in time by 2 %/min (1 PPQN, 120 → about 123 BPM;
+    /// [`Scenario::drift`] builds it at any PPQN, tempo and rate).
+    S13,
+    /// Cold start on a jittered 24 PPQN clock: every output judged from beat 1.
+    S14,
 }
 
 impl ScenarioId {
     /// All scenarios in order.
-    pub const ALL: [ScenarioId; 12] = [
+    pub const ALL: [ScenarioId; 14] = [
         ScenarioId::S1,
         ScenarioId::S2,
         ScenarioId::S3,
@@ -52,6 +57,8 @@ impl ScenarioId {
         ScenarioId::S10,
         ScenarioId::S11,
         ScenarioId::S12,
+        ScenarioId::S13,
+        ScenarioId::S14,
     ];
 
     /// Short name.
@@ -69,6 +76,8 @@ impl ScenarioId {
             ScenarioId::S10 => "S10",
             ScenarioId::S11 => "S11",
             ScenarioId::S12 => "S12",
+            ScenarioId::S13 => "S13",
+            ScenarioId::S14 => "S14",
         }
     }
 
@@ -90,6 +99,8 @@ impl ScenarioId {
                 "noise while stopped: 3 s of random pulses and a ~1.2 ms buzz \
                                  (24 PPQN, 120 BPM), then the clock returns"
             }
+            ScenarioId::S13 => "slow drift +2 %/min from 120 BPM (1 PPQN)",
+            ScenarioId::S14 => "cold start, 120 BPM 24 PPQN ±1 ms, judged from beat 1",
         }
     }
 
@@ -168,9 +179,17 @@ impl ScenarioId {
                 s.quiet = Some((from, to));
                 s
             }
+            ScenarioId::S13 => Scenario::drift(1, 120.0, 2.0),
+            ScenarioId::S14 => Scenario::new(self, 24, &[24, 4, 2, 1], S14_BEATS, steady(120.0))
+                .jitter(&mut rng, 0.001),
         }
     }
 }
+
+/// Length of S14: the length of S1 (the same clock, judged from beat 1 instead of the second half).
+pub const S14_BEATS: f64 = 128.0;
+/// Length of S13 in beats: the mean phase error is taken over the second half, after lock.
+pub const S13_BEATS: f64 = 96.0;
 
 /// An input clock and the truth it was made from.
 #[derive(Clone, Debug)]
@@ -259,6 +278,16 @@ impl Scenario {
         s.event_beat = Some(beats as f64);
         s.end = missing + silence;
         s
+    }
+
+    /// S13 at any input PPQN: starting at `bpm`, the tempo changes linearly in *time* by
+    /// `percent_per_min` % of the starting tempo per minute (negative: slowing down), like an
+    /// analog clock warming up or a hand on a tempo knob; [`S13_BEATS`] beats, outputs 24 and 4.
+    pub fn drift(in_ppqn: u32, bpm: f64, percent_per_min: f64) -> Scenario {
+        // d(bpm)/dt = g per second and d(beat)/dt = bpm/60, so bpm² = bpm0² + 120·g·beat.
+        let g = bpm * percent_per_min / 100.0 / 60.0;
+        let tempo = move |beat: f64| (bpm * bpm + 120.0 * g * beat).max(1.0).sqrt();
+        Scenario::new(ScenarioId::S13, in_ppqn, &[24, 4], S13_BEATS, tempo)
     }
 
     /// Uniform jitter of ±`amp` seconds on every pulse.

@@ -411,9 +411,16 @@ fn start_or_continue_while_lost_fires_with_the_next_pulse() {
         // Nothing from the stale prediction. A continue first puts the receiver back to the
         // song position (it counted the coasted clock at the first missing pulse, which goes
         // out again after Continue).
-        let early: Vec<_> = log.midi[..i].iter().filter(|(t, _)| *t < restart).collect();
-        let spp = (t_run, ClockMessage::SongPosition(8));
-        let want_early = if cont { vec![&spp] } else { vec![] };
+        let early: Vec<(u64, ClockMessage)> = log.midi[..i]
+            .iter()
+            .copied()
+            .filter(|(t, _)| *t < restart)
+            .collect();
+        let want_early = if cont {
+            vec![(t_run, ClockMessage::SongPosition(8))]
+        } else {
+            vec![]
+        };
         assert_eq!(early, want_early, "cont {cont}: before the pulse");
     }
 }

@@ -240,6 +240,27 @@ fn targets(rows: &[Row]) -> usize {
             ),
         );
     }
+    for r in tactus(ScenarioId::S5) {
+        line(
+            r.m.jitter_rms_us <= 200.0 && r.m.count_errors == 0,
+            format!(
+                "S5 ramp ≤ 200 µs rms and zero count errors, out {}: {:.1} µs, {} (seed {SEED})",
+                r.m.out_ppqn, r.m.jitter_rms_us, r.m.count_errors
+            ),
+        );
+    }
+    for r in tactus(ScenarioId::S14) {
+        let a = r.m.from_beat1_attenuation_db.unwrap_or(f64::NEG_INFINITY);
+        line(
+            a >= 20.0,
+            format!(
+                "S14 attenuation from beat 1 ≥ 20 dB, out {}: {} dB ({:.1} µs rms; seed {SEED})",
+                r.m.out_ppqn,
+                fmt_opt(r.m.from_beat1_attenuation_db, 1),
+                r.m.from_beat1_rms_us
+            ),
+        );
+    }
     for id in [ScenarioId::S6, ScenarioId::S7] {
         for r in tactus(id) {
             line(
@@ -329,6 +350,19 @@ fn targets(rows: &[Row]) -> usize {
             ),
         );
     }
+    for (p, w) in worst_of(
+        ScenarioId::S14,
+        &|_, m| m.from_beat1_attenuation_db.unwrap_or(f64::NEG_INFINITY),
+        false,
+    ) {
+        line(
+            w.value >= 20.0,
+            format!(
+                "S14 attenuation from beat 1 ≥ 20 dB, out {p}: worst {:.1} dB (seed {})",
+                w.value, w.seed
+            ),
+        );
+    }
     for id in [ScenarioId::S6, ScenarioId::S7] {
         for (p, w) in worst_of(id, &|_, m| m.count_errors as f64, true) {
             line(
@@ -412,8 +446,41 @@ fn targets(rows: &[Row]) -> usize {
             settle.value, settle.seed
         ),
     );
+
+    // S13 has no randomness: it is swept over input PPQN, tempo and direction instead of seeds.
+    println!(
+        "\nS13 slow drift (±2 %/min from 60, 120, 180 BPM), worst over tempo and direction:\n"
+    );
+    for ppqn in S13_PPQN {
+        let mut worst: Option<(f64, String)> = None;
+        let mut errors = 0;
+        for bpm in [60.0, 120.0, 180.0] {
+            for drift in [2.0, -2.0] {
+                let s = Scenario::drift(ppqn, bpm, drift);
+                for m in evaluate_all(&s, Algo::Tactus) {
+                    errors += m.count_errors;
+                    let v = m.mean_us.abs();
+                    if worst.as_ref().is_none_or(|(w, _)| v > *w) {
+                        let at = format!("{bpm} BPM {drift:+} %/min, out {}", m.out_ppqn);
+                        worst = Some((v, at));
+                    }
+                }
+            }
+        }
+        let (v, at) = worst.unwrap_or((f64::INFINITY, String::new()));
+        line(
+            v < 100.0 && errors == 0,
+            format!(
+                "S13 mean phase error < 100 µs after lock, {ppqn} PPQN in: worst {v:.1} µs \
+                 ({at}), {errors} count errors"
+            ),
+        );
+    }
     misses
 }
+
+/// Input PPQNs of the S13 sweep.
+const S13_PPQN: [u32; 4] = [1, 2, 4, 24];
 
 // ----- files ---------------------------------------------------------------------------------
 
@@ -466,7 +533,7 @@ fn json(rows: &[Row]) -> String {
             "  {{\"scenario\": {}, \"description\": {}, \"algorithm\": {}, \"out_ppqn\": {}, \
              \"seed\": {SEED}, \"jitter_rms_us\": {}, \"jitter_max_us\": {}, \"latency_us\": {}, \
              \"attenuation_db\": {}, \"count_errors\": {}, \"beats_to_lock\": {}, \
-             \"beats_to_settle\": {}, \"outputs\": {}}}",
+             \"beats_to_settle\": {}, \"outputs\": {}, \"from_beat1_attenuation_db\": {}}}",
             json_str(r.id.name()),
             json_str(r.id.description()),
             json_str(r.algo.name()),
@@ -479,6 +546,7 @@ fn json(rows: &[Row]) -> String {
             json_opt(m.beats_to_lock),
             json_opt(m.beats_to_settle),
             m.outputs,
+            json_opt(m.from_beat1_attenuation_db),
         );
         o.push_str(if i + 1 < rows.len() { ",\n" } else { "\n" });
     }
