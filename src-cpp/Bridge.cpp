@@ -481,7 +481,7 @@ struct BridgeDisplay : LedDisplay {
 		uint32_t source = module ? module->shownSource : (uint32_t)TACTUS_SOURCE_MASTER;
 		uint32_t lock = module ? module->shownLock : (uint32_t)TACTUS_LOCK_LOCKED;
 		bool running = module ? module->running : true;
-		bool link = module ? module->shownLink : false;
+		bool leading = module ? module->shownLink && module->linkMode == TACTUS_LINK_LEAD : false;
 		uint32_t peers = module ? module->shownPeers : 0;
 		uint32_t inPpqn = module ? tactus_ppqn_at(indexOf(module->params[Bridge::IN_PPQN_PARAM].getValue())) : DEFAULTS.input_ppqn;
 		uint32_t outPpqn[NUM_OUTPUTS];
@@ -503,7 +503,7 @@ struct BridgeDisplay : LedDisplay {
 		else
 			src = "INTERNAL";
 		// Leading a session: the followed source, then LINK and its peers.
-		if (link && source != TACTUS_SOURCE_LINK)
+		if (leading)
 			src = (source == TACTUS_SOURCE_CV ? string::f("CV %u", (unsigned)inPpqn) : source == TACTUS_SOURCE_MIDI ? std::string("MIDI") : std::string("INT")) + string::f(">LINK %u", (unsigned)peers);
 		std::string outs = string::f("OUT %u/%u/%u/%u", (unsigned)outPpqn[0], (unsigned)outPpqn[1], (unsigned)outPpqn[2], (unsigned)outPpqn[3]);
 
