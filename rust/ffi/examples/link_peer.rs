@@ -43,7 +43,10 @@ fn main() {
         let peers = link.num_peers();
         if peers != seen {
             seen = peers;
-            println!("link_peer: {peers} peer(s) at {:.1} s", t0.elapsed().as_secs_f64());
+            println!(
+                "link_peer: {peers} peer(s) at {:.1} s",
+                t0.elapsed().as_secs_f64()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
