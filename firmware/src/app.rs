@@ -16,8 +16,8 @@
 //!    (closer than [`GUARD`]); a pulse that arrives then waits until just after the clock. So the
 //!    clock sees exactly the byte stream that went out, and it is never late because the loop
 //!    was busy.
-//! 3. **Other bytes** (Stop, MIDI thru) go out from here, only when the line will be idle again
-//!    before the next armed clock; thru bytes never delay a clock.
+//! 3. **Other bytes** (Start, Stop, MIDI thru) go out from here, only when the line will be idle
+//!    again before the next armed clock; thru bytes never delay a clock.
 
 use heapless::Deque;
 use tactus_core::midi::MidiThru;
@@ -28,8 +28,9 @@ use tactus_core::{ClockEvents, ClockMessage, ExternalClock, Ppqn, TickRate};
 
 use crate::hw::{self, Shared, ARM_ARMED, ARM_FIRED, ARM_IDLE, FRAME, FW_STATS, LEAD, TICK_HZ};
 
-/// Bytes of MIDI thru buffer (whole messages; longer SysEx is dropped whole).
-pub const THRU_BYTES: usize = 32;
+/// Bytes of the MIDI thru FIFO: SysEx of any length streams through it; it fills only when the
+/// input outruns what the line carries beside our clock (see `MidiThru`).
+pub const THRU_BYTES: usize = 64;
 /// No clock change (pulse, button, PPQN, loss poll) starts this close to an armed clock (3 ms):
 /// the longest change plus re-planning must finish before the compare fires (the simulator
 /// measures about 1.5 ms at most; `make bench-firmware` prints it, and the tests fail if a
@@ -37,8 +38,12 @@ pub const THRU_BYTES: usize = 32;
 const GUARD: u32 = 6_000;
 /// A byte goes out only if the line is idle again this long before the armed clock.
 const TX_MARGIN: u32 = 24;
-/// Loss detection: poll the clock this often when nothing else happens.
-const POLL_MS: u8 = 4;
+/// A clock change waits at most this long for thru bytes to go out first (four frames: a
+/// note message and a real-time byte or two).
+const TX_FIRST: u32 = 4 * FRAME;
+/// Loss detection: poll the clock this often when nothing else happens (so a Stop follows the
+/// core's loss timeout within about a millisecond).
+const POLL_MS: u8 = 1;
 /// Button: pressed after this many 1 ms samples low in a row, released after `DEBOUNCE_MS` high.
 const PRESS_MS: u8 = 2;
 /// PPQN switches: a new setting counts after this many 1 ms samples unchanged.
@@ -95,6 +100,8 @@ pub struct App {
     prio: Deque<u8, 4>,
     /// A byte taken from `prio`/`thru` that waits for the line.
     pending: Option<u8>,
+    /// Since when clock changes have waited for thru bytes (see `TX_FIRST`).
+    tx_first_since: Option<u32>,
     /// When the last byte written leaves the line (see [`App::line_free`]).
     line_free: u32,
     /// The clock position whose preceding message (Start) was already sent.
@@ -129,6 +136,7 @@ impl App {
             thru: MidiThru::new(),
             prio: Deque::new(),
             pending: None,
+            tx_first_since: None,
             line_free: now,
             presend: None,
             soft_due: None,
@@ -148,15 +156,24 @@ impl App {
 
     /// One pass of the main loop.
     pub fn step(&mut self) {
-        while let Some(b) = hw::pop_rx() {
-            self.thru.push(b);
-        }
         if hw::ARM.get() == ARM_FIRED {
             self.commit();
         }
         self.inputs();
+        // Thru bytes before clock changes, which can keep the loop busy for a millisecond: one
+        // goes out now if the line is free, and a change waits while bytes wait for the line
+        // (at most `TX_FIRST`, and only while the change can still start clear of the armed
+        // clock after the next byte).
+        self.thru_in();
+        self.service_tx();
         let now = hw::now();
-        if self.may_change(now) {
+        let tx_first = self.tx_waiting()
+            && self.may_change(self.line_free(now))
+            && now.wrapping_sub(*self.tx_first_since.get_or_insert(now)) < TX_FIRST;
+        if !tx_first {
+            self.tx_first_since = None;
+        }
+        if !tx_first && self.may_change(now) {
             let t0 = now;
             let mut changed = true;
             if let Some(t) = hw::pop_pulse() {
@@ -177,12 +194,13 @@ impl App {
                 note_max(&FW_STATS.max_change, t0);
             }
         }
+        self.thru_in();
         self.service_tx();
         self.led();
         FW_STATS
             .thru_dropped
             .set(self.thru.dropped().min(255) as u8);
-        let tx_waiting = self.pending.is_some() || !self.prio.is_empty() || !self.thru.is_empty();
+        let tx_waiting = self.tx_waiting();
         // Work held back by the guard waits for the clock's compare interrupt: sleep till then.
         let can_change = self.may_change(hw::now());
         let changes = self.want_toggle || self.want_ppqn.is_some();
@@ -193,6 +211,18 @@ impl App {
                 || hw::ARM.get() == ARM_FIRED
                 || hw::TICKS.get() != self.last_tick
         });
+    }
+
+    /// True when bytes wait to go out (ours or thru).
+    fn tx_waiting(&self) -> bool {
+        self.pending.is_some() || !self.prio.is_empty() || !self.thru.is_empty()
+    }
+
+    /// MIDI-in bytes received so far into the thru FIFO.
+    fn thru_in(&mut self) {
+        while let Some(b) = hw::pop_rx() {
+            self.thru.push(b);
+        }
     }
 
     /// When the line is free, as seen at `now` (`now` if it already is).
@@ -233,10 +263,8 @@ impl App {
     /// Queue one of our own messages (ahead of thru traffic). The queue holds what one poll can
     /// emit (Stop, Start, Clock); should it ever be full, the byte is dropped, not a clock late.
     fn send(&mut self, msg: ClockMessage) {
-        let (bytes, n) = msg.encode();
-        for &b in &bytes[..n] {
-            let _ = self.prio.push_back(b);
-        }
+        // The box only sends one-byte real-time messages (Start, Stop, Clock).
+        let _ = self.prio.push_back(msg.encode().0[0]);
     }
 
     /// Queue what a poll emitted that the compare handler does not send: Stop, and the message

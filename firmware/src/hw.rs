@@ -4,10 +4,13 @@
 //! calls, no 64-bit arithmetic, no floats) so that the one time-critical handler, the MIDI clock
 //! compare, is never held up for long:
 //!
-//! - `TIMER1_CAPT`: timestamps a rising edge on ICP1 (PD4) into a small ring.
+//! - `TIMER1_CAPT`: captures both edges on ICP1 (PD4): a rising edge becomes a pulse candidate,
+//!   a pulse once the line has stayed high for [`MIN_WIDTH`] (see `TIMER1_CAPT`); accepted
+//!   pulses go into a small ring as their rising edge's timestamp.
 //! - `TIMER1_OVF`: extends Timer1 to 32 bits.
 //! - `TIMER1_COMPA`: writes the armed 0xF8 to UDR1 at its exact tick (see [`LEAD`]).
-//! - `TIMER1_COMPB`: a 1 ms tick that wakes the main loop (debounce, LED, loss polling).
+//! - `TIMER1_COMPB`: a 1 ms tick that wakes the main loop (debounce, LED, loss polling), and
+//!   the [`MIN_WIDTH`] deadline of a pulse candidate (whichever comes first).
 //! - `USART1_RX`: queues MIDI-in bytes for the thru merge.
 
 use core::cell::UnsafeCell;
@@ -28,6 +31,9 @@ pub const LEAD: u32 = 48;
 pub const ARM_SAFETY: u32 = 16;
 /// Ticks between 1 ms wake-ups.
 pub const MS: u16 = 2_000;
+/// A pulse counts only when the line stays high this long (100 µs): shorter highs are glitches
+/// (crosstalk, ringing, a hot-plugged cable). The shortest real clock pulses are about 1 ms.
+pub const MIN_WIDTH: u16 = 200;
 
 const PULSE_RING: u8 = 4;
 pub const RX_RING: u8 = 16;
@@ -71,6 +77,17 @@ pub static ARM_AT: Shared<u32> = Shared::new(0);
 static PULSES: Shared<[u32; PULSE_RING as usize]> = Shared::new([0; PULSE_RING as usize]);
 static P_HEAD: Shared<u8> = Shared::new(0);
 static P_TAIL: Shared<u8> = Shared::new(0);
+/// The input line's state, as the capture handler follows it (see `TIMER1_CAPT`).
+const LINE_LOW: u8 = 0;
+/// High for less than [`MIN_WIDTH`] so far: a candidate, decided by its falling edge or deadline.
+const LINE_CANDIDATE: u8 = 1;
+/// High and accepted as a pulse: waiting for the falling edge.
+const LINE_PULSE: u8 = 2;
+static LINE: Shared<u8> = Shared::new(LINE_LOW);
+/// The candidate's rising edge (32-bit tick).
+static RISE_AT: Shared<u32> = Shared::new(0);
+/// Timer1's low half at the next 1 ms tick (OCR1B points at it or at an earlier deadline).
+static NEXT_MS: Shared<u16> = Shared::new(MS);
 /// MIDI-in bytes.
 static RX: Shared<[u8; RX_RING as usize]> = Shared::new([0; RX_RING as usize]);
 static RX_HEAD: Shared<u8> = Shared::new(0);
@@ -96,12 +113,14 @@ pub struct Stats {
     pub rx_err: Shared<u8>,
     /// Clocks the compare handler wrote after their tick (held up for more than [`LEAD`]).
     pub late_isr: Shared<u8>,
-    /// Whole messages dropped by the thru buffer (saturating).
+    /// Messages the thru FIFO dropped or cut short (saturating).
     pub thru_dropped: Shared<u8>,
     /// Longest clock change + re-plan, commit + re-plan, and plan alone (ticks).
     pub max_change: Shared<u16>,
     pub max_commit: Shared<u16>,
     pub max_plan: Shared<u16>,
+    /// Input highs shorter than [`MIN_WIDTH`], rejected (wrapping).
+    pub glitches: Shared<u8>,
 }
 
 #[no_mangle]
@@ -118,6 +137,7 @@ pub static FW_STATS: Stats = Stats {
     max_change: Shared::new(0),
     max_commit: Shared::new(0),
     max_plan: Shared::new(0),
+    glitches: Shared::new(0),
 };
 
 impl Shared<u8> {
@@ -282,8 +302,7 @@ pub fn init() {
     let t = tc1();
     t.tccr1a().write(|w| unsafe { w.bits(0) });
     t.ocr1b().write(|w| unsafe { w.bits(MS) });
-    t.tccr1b()
-        .write(|w| unsafe { w.bits(1 << 7 | 1 << 6 | 1 << 1) }); // ICNC1 | ICES1 | CS11
+    t.tccr1b().write(|w| unsafe { w.bits(TCCR1B_RISING) });
     t.tifr1().write(|w| unsafe { w.bits(0x2F) });
     t.timsk1()
         .write(|w| unsafe { w.bits(1 << 5 | 1 << 2 | 1 << 1 | 1 << 0) }); // ICIE1 OCIE1B OCIE1A TOIE1
@@ -332,9 +351,27 @@ fn TIMER1_COMPA() {
     ARM.set(ARM_FIRED);
 }
 
-#[avr_device::interrupt(atmega32u4)]
-fn TIMER1_CAPT() {
-    let t = extend(tc1().icr1().read().bits());
+/// TCCR1B: noise canceller, clk/8, and the capture edge (ICES1: rising when set).
+const TCCR1B_FALLING: u8 = 1 << 7 | 1 << 1; // ICNC1 | CS11
+const TCCR1B_RISING: u8 = TCCR1B_FALLING | 1 << 6; // | ICES1
+
+/// The clock input's level now (PD4).
+#[inline(always)]
+fn line_high() -> bool {
+    portd().pind().read().bits() & 1 << 4 != 0
+}
+
+fn set_capture_edge(rising: bool) {
+    let v = if rising {
+        TCCR1B_RISING
+    } else {
+        TCCR1B_FALLING
+    };
+    tc1().tccr1b().write(|w| unsafe { w.bits(v) });
+}
+
+/// Queue an accepted pulse (its rising edge's tick) for the main loop.
+fn push_pulse(t: u32) {
     let head = P_HEAD.get();
     if head.wrapping_sub(P_TAIL.get()) >= PULSE_RING {
         FW_STATS.pulse_lost.bump();
@@ -345,6 +382,101 @@ fn TIMER1_CAPT() {
     P_HEAD.set(head.wrapping_add(1));
 }
 
+// Both edges of the clock input, captured by Timer1 (exact to the tick, the noise canceller
+// delays both alike). A rising edge makes a candidate and the capture edge flips to falling;
+// the falling edge flips it back and decides: high for at least [`MIN_WIDTH`] is a pulse at
+// the rising edge's time, shorter is a glitch. A candidate still high at its deadline is
+// accepted then by `TIMER1_COMPB` (so a pulse is taken 100 µs after its edge, and a line
+// stuck high is one pulse).
+//
+// After an edge flip the datasheet asks for ICF1 to be cleared, but a write to TIFR1 would
+// clear every Timer1 flag in simavr; instead each capture is checked against the pin: a
+// "rising" capture with the line low, or a "falling" one with the line high, is a spurious
+// flag (or a glitch already over, far shorter than [`MIN_WIDTH`]) and is ignored.
+#[avr_device::interrupt(atmega32u4)]
+fn TIMER1_CAPT() {
+    let t = extend(tc1().icr1().read().bits());
+    let line = LINE.get();
+    if line == LINE_LOW {
+        if !line_high() {
+            // Low again already: a glitch shorter than this handler's entry (or a spurious
+            // flag after an edge flip, which only a glitch can cause).
+            FW_STATS.glitches.bump();
+            return;
+        }
+        RISE_AT.set(t);
+        LINE.set(LINE_CANDIDATE);
+        set_capture_edge(false);
+        if !line_high() {
+            // It fell around the flip (a glitch shorter than this handler's entry). A captured
+            // fall comes back here as a "rising" capture with the line low and counts then.
+            LINE.set(LINE_LOW);
+            set_capture_edge(true);
+            if !tc1().tifr1().read().icf1().bit_is_set() {
+                FW_STATS.glitches.bump();
+            }
+            return;
+        }
+        schedule_compb();
+    } else {
+        if line_high() {
+            return;
+        }
+        if line == LINE_CANDIDATE {
+            if t.wrapping_sub(RISE_AT.get()) >= MIN_WIDTH as u32 {
+                push_pulse(RISE_AT.get());
+            } else {
+                FW_STATS.glitches.bump();
+            }
+        }
+        LINE.set(LINE_LOW);
+        set_capture_edge(true);
+        if line_high() {
+            // It rose again before the flip: a new candidate from now (a dip this short only
+            // happens on a ringing edge; the candidate is judged by its width like any other).
+            RISE_AT.set(now_raw());
+            LINE.set(LINE_CANDIDATE);
+            set_capture_edge(false);
+            schedule_compb();
+        }
+    }
+}
+
+/// The 1 ms tick and a candidate's deadline share OCR1B: take whatever is due, then point the
+/// compare at the next one. Runs in interrupt context (COMPB, and CAPT for a new candidate).
+fn schedule_compb() {
+    let t = tc1();
+    loop {
+        let now = t.tcnt1().read().bits();
+        let next_ms = NEXT_MS.get();
+        if now.wrapping_sub(next_ms) as i16 >= 0 {
+            NEXT_MS.set(next_ms.wrapping_add(MS));
+            TICKS.set(TICKS.get().wrapping_add(1));
+            continue;
+        }
+        let mut target = next_ms;
+        if LINE.get() == LINE_CANDIDATE {
+            let deadline = (RISE_AT.get() as u16).wrapping_add(MIN_WIDTH);
+            // A pending capture is the falling edge (or a spurious flag): its handler decides.
+            let fall_pending = t.tifr1().read().icf1().bit_is_set();
+            if now.wrapping_sub(deadline) as i16 >= 0 {
+                if !fall_pending {
+                    // High from the rising edge until now, past the deadline: a pulse.
+                    push_pulse(RISE_AT.get());
+                    LINE.set(LINE_PULSE);
+                }
+            } else if next_ms.wrapping_sub(deadline) as i16 > 0 {
+                target = deadline;
+            }
+        }
+        t.ocr1b().write(|w| unsafe { w.bits(target) });
+        // Passed while we were busy: the compare would only match a lap later.
+        if (t.tcnt1().read().bits().wrapping_sub(target) as i16) < 0 {
+            return;
+        }
+    }
+}
+
 #[avr_device::interrupt(atmega32u4)]
 fn TIMER1_OVF() {
     OVF_HI.set(OVF_HI.get().wrapping_add(1));
@@ -352,10 +484,7 @@ fn TIMER1_OVF() {
 
 #[avr_device::interrupt(atmega32u4)]
 fn TIMER1_COMPB() {
-    let t = tc1();
-    let next = t.ocr1b().read().bits().wrapping_add(MS);
-    t.ocr1b().write(|w| unsafe { w.bits(next) });
-    TICKS.set(TICKS.get().wrapping_add(1));
+    schedule_compb();
 }
 
 #[avr_device::interrupt(atmega32u4)]

@@ -15,7 +15,7 @@
 //!   24 PPQN MIDI clock and the run state (the firmware drives it directly).
 //! - [`engine::ClockEngine`]: the external clock or the master tempo, transport and N CV outputs
 //!   plus MIDI clock out (the Rack module).
-//! - [`midi`]: the MIDI real-time decoder/encoder and the thru merge buffer.
+//! - [`midi`]: the MIDI real-time decoder/encoder and the thru byte streamer.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -1,6 +1,6 @@
 //! MIDI real-time codec: [`MidiClockDecoder`] pulls clock and transport out of any MIDI byte
-//! stream, [`ClockMessage::encode`] writes them, and [`MidiThru`] merges a MIDI-in stream into
-//! an output that also carries our own real-time bytes.
+//! stream, [`ClockMessage::encode`] writes them, and [`MidiThru`] streams MIDI in to an
+//! output that also carries our own real-time bytes.
 //!
 //! MIDI allows real-time bytes (0xF8–0xFF) anywhere, even between a status byte and its data or
 //! inside SysEx; they never change running status. System common messages cancel running status;
@@ -147,26 +147,52 @@ impl MidiClockDecoder {
     }
 }
 
-/// A MIDI-in → MIDI-out merge buffer of `N` bytes (4 ≤ `N` ≤ 255).
+/// What the thru streamer does with the SysEx arriving now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sysex {
+    /// No SysEx open on the input.
+    None,
+    /// Streaming it through: its bytes go out as they arrive, one FIFO slot kept for 0xF7.
+    Passing,
+    /// Cut short or dropped: the rest is skipped up to the next status byte.
+    Skipping,
+}
+
+/// MIDI thru as a byte streamer: MIDI in → a FIFO of `N` bytes (at least 3, so that any channel
+/// message fits) → MIDI out, merged with our own real-time bytes by the caller (between any two
+/// bytes, as MIDI allows).
 ///
-/// Incoming clock and transport (0xF8–0xFC) are removed so downstream gear never sees two clocks;
-/// everything else is forwarded. A message becomes visible to [`MidiThru::pop`] only when it is
-/// complete, so when the buffer is full the *whole* message is dropped, never part of one (SysEx
-/// longer than the buffer is therefore dropped whole). Running status is re-created on the output
-/// side: a status byte is written only when the downstream running status differs, so dropping a
-/// message never leaves the receiver with the wrong status.
+/// - **Transparent**: every byte goes out unchanged and in order, except clock and transport
+///   (0xF8–0xFC), which the box's own clock replaces. Running status passes as received (no
+///   status byte added or removed); SysEx of any length streams through, byte by byte.
+/// - **Whole messages or nothing** when the input outruns the line and the FIFO is full: a
+///   channel or system common message goes in only when the FIFO has room for all of it (its
+///   room is reserved at its first byte), so it is passed or dropped whole. A dropped message
+///   that carried a status byte leaves the receiver with the old running status, so the
+///   running-status messages after it are skipped up to the next status byte. A SysEx keeps one
+///   slot in reserve: when its next byte does not fit, 0xF7 goes out in that slot (the receiver
+///   is never left inside SysEx) and the rest of it is skipped; a SysEx whose 0xF0 does not fit
+///   is dropped whole. Other real-time bytes (active sensing, reset) are passed in order when
+///   there is room.
 #[derive(Clone, Debug)]
 pub struct MidiThru<const N: usize> {
-    /// Complete messages, then the bytes of the one still arriving (`staged` of them).
-    buf: Deque<u8, N>,
-    staged: usize,
-    in_status: u8,
-    in_have: u8,
-    in_sysex: bool,
-    dropping: bool,
-    out_running: u8,
-    pending_sense: bool,
-    pending_reset: bool,
+    fifo: Deque<u8, N>,
+    /// The input's running status (a channel status, or a system common status waiting for its
+    /// data), 0 for none.
+    status: u8,
+    /// Data bytes of the current message received so far.
+    have: u8,
+    /// The status byte of the current message was just received (not running status).
+    fresh: bool,
+    /// The current message goes out (room was reserved for it).
+    pass: bool,
+    /// The receiver's running status is not the input's (a status byte was dropped): skip
+    /// running-status messages up to the next status byte.
+    status_lost: bool,
+    sysex: Sysex,
+    /// FIFO slots promised to the message in progress (its missing data bytes, or the 0xF7 of
+    /// a SysEx that streams): `fifo.len() + reserved <= N` always.
+    reserved: u8,
     dropped: u32,
 }
 
@@ -177,171 +203,173 @@ impl<const N: usize> Default for MidiThru<N> {
 }
 
 impl<const N: usize> MidiThru<N> {
-    /// An empty merge buffer.
+    /// An empty streamer.
     pub const fn new() -> Self {
         MidiThru {
-            buf: Deque::new(),
-            staged: 0,
-            in_status: 0,
-            in_have: 0,
-            in_sysex: false,
-            dropping: false,
-            out_running: 0,
-            pending_sense: false,
-            pending_reset: false,
+            fifo: Deque::new(),
+            status: 0,
+            have: 0,
+            fresh: false,
+            pass: false,
+            status_lost: false,
+            sysex: Sysex::None,
+            reserved: 0,
             dropped: 0,
         }
     }
 
-    /// Messages dropped because the buffer was full.
+    /// Messages dropped or cut short because the FIFO was full (real-time bytes count one each;
+    /// the running-status messages skipped after a dropped status byte are not counted).
     pub fn dropped(&self) -> u32 {
         self.dropped
     }
 
     /// Bytes waiting to be sent.
     pub fn len(&self) -> usize {
-        self.committed() + self.pending_sense as usize + self.pending_reset as usize
+        self.fifo.len()
     }
 
     /// True when nothing waits.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.fifo.is_empty()
     }
 
-    /// Bytes of complete messages.
-    fn committed(&self) -> usize {
-        self.buf.len() - self.staged
+    /// True when `n` more bytes fit beside what is reserved.
+    fn room(&self, n: usize) -> bool {
+        self.fifo.len() + self.reserved as usize + n <= N
     }
 
-    fn stage(&mut self, b: u8) {
-        if self.dropping {
-            return;
-        }
-        if self.buf.push_back(b).is_err() {
-            self.discard_staged();
-            self.dropping = true;
-            self.dropped = self.dropped.wrapping_add(1);
-            return;
-        }
-        self.staged += 1;
+    /// Queue a byte whose room is known to be there.
+    fn put(&mut self, b: u8) {
+        // Cannot fail: every caller checked `room` or holds a reservation.
+        let _ = self.fifo.push_back(b);
     }
 
-    /// Forget the bytes of the message still arriving.
-    fn discard_staged(&mut self) {
-        for _ in 0..self.staged {
-            self.buf.pop_back();
-        }
-        self.staged = 0;
-    }
-
-    fn commit(&mut self) {
-        if self.dropping {
-            self.discard_staged();
-        }
-        self.staged = 0;
-        self.dropping = false;
-    }
-
-    fn begin(&mut self) {
-        self.discard_staged();
-        self.dropping = false;
+    fn drop_one(&mut self) {
+        self.dropped = self.dropped.wrapping_add(1);
     }
 
     /// Take one byte from MIDI in.
     pub fn push(&mut self, b: u8) {
-        if b >= 0xF8 {
-            match b {
-                status::ACTIVE_SENSING => self.pending_sense = true,
-                status::RESET => {
-                    self.pending_reset = true;
-                    self.in_status = 0;
-                    self.in_sysex = false;
-                    self.begin();
+        match b {
+            0xF8..=0xFC => {} // clock and transport: ours replace them
+            0xFD..=0xFF => {
+                if self.room(1) {
+                    self.put(b);
+                } else {
+                    self.drop_one();
                 }
-                _ => {} // clock/transport are ours; 0xF9/0xFD are undefined
+            }
+            0x80..=0xF7 => self.status_byte(b),
+            _ => self.data_byte(b),
+        }
+    }
+
+    fn status_byte(&mut self, b: u8) {
+        // Any status byte ends the message in progress (an incomplete one went out as the input
+        // sent it) and ends SysEx.
+        self.reserved = 0;
+        self.have = 0;
+        let closing_sysex = self.sysex == Sysex::Passing;
+        let was_skipping = self.sysex == Sysex::Skipping;
+        self.sysex = Sysex::None;
+        if b == status::EOX && (closing_sysex || was_skipping) {
+            if closing_sysex {
+                self.put(b); // the slot kept for it
             }
             return;
         }
-        if b >= 0x80 {
-            if self.in_sysex {
-                // Any status ends SysEx; only 0xF7 ends it properly.
-                self.stage(status::EOX);
-                self.commit();
-                self.in_sysex = false;
-                self.out_running = 0;
-                if b == status::EOX {
-                    self.in_status = 0;
-                    return;
-                }
+        let len = match b {
+            status::SYSEX => 2, // 0xF0 and the 0xF7 kept in reserve
+            _ => 1 + data_len(b) as usize,
+        };
+        self.status = if (0x80..=0xEF).contains(&b) || data_len(b) > 0 {
+            b
+        } else {
+            0 // SysEx, EOX and data-less system common cancel running status
+        };
+        self.fresh = true;
+        if self.room(len) {
+            self.put(b);
+            self.pass = true;
+            self.status_lost = false;
+            self.reserved = (len - 1) as u8;
+            if b == status::SYSEX {
+                self.sysex = Sysex::Passing;
             }
-            self.begin();
-            self.in_have = 0;
-            match b {
-                status::SYSEX => {
-                    self.in_sysex = true;
-                    self.in_status = 0;
-                    self.stage(b);
+        } else {
+            if closing_sysex {
+                self.put(status::EOX); // the slot kept for it: the receiver leaves SysEx
+            }
+            self.drop_one();
+            self.pass = false;
+            self.status_lost = true;
+            if b == status::SYSEX {
+                self.sysex = Sysex::Skipping;
+            }
+        }
+    }
+
+    fn data_byte(&mut self, b: u8) {
+        match self.sysex {
+            Sysex::Passing => {
+                if self.room(1) {
+                    self.put(b);
+                } else {
+                    // Cut short: 0xF7 in the slot kept for it, the rest skipped.
+                    self.put(status::EOX);
+                    self.reserved = 0;
+                    self.sysex = Sysex::Skipping;
+                    self.drop_one();
                 }
-                status::EOX => self.in_status = 0,
-                0xF1..=0xF6 => {
-                    self.in_status = b;
-                    if data_len(b) == 0 {
-                        self.stage(b);
-                        self.commit();
-                        self.out_running = 0;
-                        self.in_status = 0;
-                    }
-                }
-                _ => self.in_status = b,
+                return;
+            }
+            Sysex::Skipping => return,
+            Sysex::None => {}
+        }
+        if self.status == 0 {
+            // No status to belong to: passed as received, unless the receiver may still hold a
+            // running status the input cancelled (its data would then be misread).
+            if self.status_lost {
+                return;
+            }
+            if self.room(1) {
+                self.put(b);
+            } else {
+                self.drop_one();
             }
             return;
         }
-        if self.in_sysex {
-            self.stage(b);
-            return;
-        }
-        if self.in_status == 0 {
-            return; // stray data byte
-        }
-        if self.in_have == 0 {
-            self.begin();
-            let st = self.in_status;
-            if st >= 0xF0 || st != self.out_running {
-                self.stage(st);
+        let need = data_len(self.status);
+        if self.have == 0 && !self.fresh {
+            // A running-status message starts.
+            if self.status_lost {
+                self.pass = false;
+            } else if self.room(need as usize) {
+                self.pass = true;
+                self.reserved = need;
+            } else {
+                self.pass = false;
+                self.drop_one();
             }
         }
-        self.stage(b);
-        self.in_have += 1;
-        if self.in_have >= data_len(self.in_status) {
-            let st = self.in_status;
-            let ok = !self.dropping;
-            self.commit();
-            self.in_have = 0;
-            if st >= 0xF0 {
-                self.in_status = 0;
-                if ok {
-                    self.out_running = 0;
-                }
-            } else if ok {
-                self.out_running = st;
+        self.fresh = false;
+        if self.pass {
+            self.put(b);
+            self.reserved = self.reserved.saturating_sub(1);
+        }
+        self.have += 1;
+        if self.have >= need {
+            self.have = 0;
+            if self.status >= 0xF0 {
+                self.status = 0; // system common: no running status
             }
         }
     }
 
     /// The next byte to send on MIDI out, if any.
     pub fn pop(&mut self) -> Option<u8> {
-        if self.pending_reset {
-            self.pending_reset = false;
-            return Some(status::RESET);
-        }
-        if self.pending_sense {
-            self.pending_sense = false;
-            return Some(status::ACTIVE_SENSING);
-        }
-        if self.committed() == 0 {
-            return None;
-        }
-        self.buf.pop_front()
+        self.fifo.pop_front()
     }
 }
 
@@ -412,88 +440,262 @@ mod tests {
         assert_eq!(n, 0);
     }
 
-    fn drain<const N: usize>(t: &mut MidiThru<N>) -> ([u8; 256], usize) {
-        let mut out = [0u8; 256];
-        let mut n = 0;
+    fn drain<const N: usize>(t: &mut MidiThru<N>, out: &mut [u8], n: &mut usize) {
         while let Some(b) = t.pop() {
+            out[*n] = b;
+            *n += 1;
+        }
+    }
+
+    /// The input with clock and transport (0xF8–0xFC) removed: what thru must send.
+    fn filtered(input: &[u8], out: &mut [u8]) -> usize {
+        let mut n = 0;
+        for &b in input.iter().filter(|&&b| !(0xF8..=0xFC).contains(&b)) {
             out[n] = b;
             n += 1;
         }
-        (out, n)
+        n
+    }
+
+    /// Push everything, draining after every byte when `drain_each` (a line that keeps up).
+    fn stream<const N: usize>(input: &[u8], drain_each: bool, out: &mut [u8]) -> (usize, u32) {
+        let mut t = MidiThru::<N>::new();
+        let mut n = 0;
+        for &b in input {
+            t.push(b);
+            assert!(t.len() <= N);
+            if drain_each {
+                drain(&mut t, out, &mut n);
+            }
+        }
+        drain(&mut t, out, &mut n);
+        (n, t.dropped())
     }
 
     #[test]
-    fn thru_removes_clock_keeps_running_status_and_sysex() {
-        let mut t = MidiThru::<64>::new();
-        for b in [
-            0x90, 0xF8, 0x3C, 0x40, 0x3E, 0xFA, 0x40, 0xF0, 0x7E, 0xF8, 0x01, 0xF7, 0x3C, 0x00,
-        ] {
-            t.push(b);
+    fn thru_is_byte_exact_with_clock_and_transport_removed() {
+        #[rustfmt::skip]
+        let input = [
+            0x90, 0xF8, 0x3C, 0x40, 0x3E, 0xFA, 0x40, // running status, real-time inside
+            0xF0, 0x7E, 0xF8, 0x01, 0xF7,             // SysEx with a clock inside
+            0x3C, 0x00,                               // data after SysEx: no status, passed as is
+            0xB0, 0x07, 0xFE, 0x64, 0x07, 0x50,       // active sensing inside a message
+            0xF2, 0x10, 0xFB, 0x00, 0xF6, 0xFC,       // song position, tune request, Continue/Stop
+            0xF9, 0xFD, 0xFF, 0xC0, 0x05, 0x06,       // 0xF9 removed, 0xFD/0xFF passed; PC + running
+            0xF0, 0x01, 0x90, 0x3C, 0x40,             // SysEx ended by a status byte: no 0xF7 added
+        ];
+        let mut want = [0u8; 64];
+        let k = filtered(&input, &mut want);
+        for drain_each in [false, true] {
+            let mut out = [0u8; 64];
+            let (n, dropped) = stream::<64>(&input, drain_each, &mut out);
+            assert_eq!(&out[..n], &want[..k]);
+            assert_eq!(dropped, 0);
         }
-        let (out, n) = drain(&mut t);
-        // The data after SysEx has no running status any more: dropped as the spec requires.
-        assert_eq!(
-            &out[..n],
-            &[0x90, 0x3C, 0x40, 0x3E, 0x40, 0xF0, 0x7E, 0x01, 0xF7]
-        );
     }
 
     #[test]
-    fn thru_drops_whole_messages_when_full() {
-        let mut t = MidiThru::<8>::new();
-        // Two note-ons (6 bytes with explicit status... second uses running status: 5 bytes).
-        for b in [0x90, 0x3C, 0x40, 0x3E, 0x40] {
-            t.push(b);
+    fn thru_streams_long_sysex_with_clocks_interleaved() {
+        // A 1500-byte patch dump with a clock every 7 bytes, through an 8-byte FIFO drained
+        // as it goes: all of it arrives, byte for byte.
+        let mut input = [0u8; 1800];
+        let mut n = 0;
+        for b in [0x90, 0x3C, 0x40, 0xF0] {
+            input[n] = b;
+            n += 1;
         }
-        // A SysEx that cannot fit: dropped whole.
-        for b in [0xF0, 1, 2, 3, 4, 5, 6, 7, 0xF7] {
-            t.push(b);
+        for i in 0..1500u32 {
+            if i % 7 == 3 {
+                input[n] = 0xF8;
+                n += 1;
+            }
+            input[n] = (i * 13 % 128) as u8;
+            n += 1;
         }
-        // Room again after draining: the next message gets its status byte back, because
-        // the dropped SysEx never reached the receiver.
-        let (out, n) = drain(&mut t);
-        assert_eq!(&out[..n], &[0x90, 0x3C, 0x40, 0x3E, 0x40]);
-        assert_eq!(t.dropped(), 1);
-        for b in [0x80, 0x3C, 0x00, 0x3E, 0x00] {
-            t.push(b);
+        for b in [0xF7, 0x90, 0x3C, 0x00] {
+            input[n] = b;
+            n += 1;
         }
-        let (out, n) = drain(&mut t);
-        assert_eq!(&out[..n], &[0x80, 0x3C, 0x00, 0x3E, 0x00]);
+        let mut want = [0u8; 1800];
+        let k = filtered(&input[..n], &mut want);
+        let mut out = [0u8; 1800];
+        let (m, dropped) = stream::<8>(&input[..n], true, &mut out);
+        assert_eq!(dropped, 0);
+        assert_eq!(&out[..m], &want[..k]);
+        assert!(k > 1500);
     }
 
     #[test]
     fn thru_ring_wraps_without_losing_bytes() {
-        // Far more traffic than the buffer holds: the ring wraps thousands of times.
+        // Far more traffic than the FIFO holds: it wraps thousands of times; running status
+        // passes as received (one status byte, then data only).
         let mut t = MidiThru::<8>::new();
+        t.push(0x90);
+        assert_eq!(t.pop(), Some(0x90));
         for i in 0..20_000u32 {
             let (k, v) = ((i % 128) as u8, (i / 128 % 128) as u8);
-            t.push(0x90);
             t.push(k);
             t.push(v);
-            let (out, n) = drain(&mut t);
-            let want: &[u8] = if i == 0 { &[0x90, k, v] } else { &[k, v] };
-            assert_eq!(&out[..n], want, "message {i}");
+            assert_eq!((t.pop(), t.pop(), t.pop()), (Some(k), Some(v), None));
         }
         assert_eq!(t.dropped(), 0);
     }
 
     #[test]
-    fn thru_restores_status_after_a_dropped_message() {
-        let mut t = MidiThru::<4>::new();
-        for b in [0x90, 0x3C, 0x40] {
-            t.push(b);
+    fn a_full_fifo_drops_whole_messages_and_skips_to_the_next_status() {
+        let mut t = MidiThru::<8>::new();
+        let mut out = [0u8; 64];
+        let mut n = 0;
+        for b in [0x90, 0x3C, 0x40, 0x3E, 0x40, 0x40, 0x40] {
+            t.push(b); // 7 bytes queued
         }
-        // Buffer holds 3 of 4 bytes; a program change (2 bytes) does not fit and is dropped.
+        // A program change (2 bytes) does not fit: dropped whole, and the running-status data
+        // for it is skipped up to the next status byte (the receiver still has 0x90).
         for b in [0xC0, 0x05] {
             t.push(b);
         }
         assert_eq!(t.dropped(), 1);
-        let (out, n) = drain(&mut t);
-        assert_eq!(&out[..n], &[0x90, 0x3C, 0x40]);
-        // A new running-status note: downstream still has 0x90, but the input's status is
-        // 0xC0 now, so its data bytes are program changes (status written out explicitly).
-        t.push(0x07);
-        let (out, n) = drain(&mut t);
-        assert_eq!(&out[..n], &[0xC0, 0x07]);
+        drain(&mut t, &mut out, &mut n);
+        for b in [0x06, 0x07, 0x80, 0x3C, 0x00, 0x3E, 0x00] {
+            t.push(b);
+        }
+        drain(&mut t, &mut out, &mut n);
+        assert_eq!(
+            &out[..n],
+            &[0x90, 0x3C, 0x40, 0x3E, 0x40, 0x40, 0x40, 0x80, 0x3C, 0x00, 0x3E, 0x00]
+        );
+        // A running-status message that does not fit is dropped alone: the status stays valid.
+        let mut t = MidiThru::<4>::new();
+        let mut n = 0;
+        for b in [0x90, 0x3C, 0x40, 0x3E, 0x40] {
+            t.push(b);
+        }
+        assert_eq!(t.dropped(), 1);
+        drain(&mut t, &mut out, &mut n);
+        for b in [0x41, 0x42] {
+            t.push(b);
+        }
+        drain(&mut t, &mut out, &mut n);
+        assert_eq!(&out[..n], &[0x90, 0x3C, 0x40, 0x41, 0x42]);
+    }
+
+    #[test]
+    fn a_sysex_cut_short_is_terminated_and_the_rest_skipped() {
+        let mut t = MidiThru::<8>::new();
+        let mut out = [0u8; 64];
+        let mut n = 0;
+        // Nobody drains: the SysEx fills the FIFO, 0xF7 takes the slot kept for it.
+        for b in [0xF0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xFE, 10, 0xF7] {
+            t.push(b);
+        }
+        assert_eq!(t.dropped(), 2); // the SysEx and the active sensing byte
+        drain(&mut t, &mut out, &mut n);
+        assert_eq!(&out[..n], &[0xF0, 1, 2, 3, 4, 5, 6, 0xF7]);
+        // After it, messages pass again.
+        for b in [0x90, 0x3C, 0x40] {
+            t.push(b);
+        }
+        drain(&mut t, &mut out, &mut n);
+        assert_eq!(&out[8..n], &[0x90, 0x3C, 0x40]);
+        // A SysEx whose 0xF0 does not fit is dropped whole (nothing to terminate).
+        let mut t = MidiThru::<4>::new();
+        let mut n = 0;
+        for b in [0x90, 0x3C, 0x40, 0xF0, 1, 2, 0xF7, 0x80, 0x3C, 0x00] {
+            t.push(b);
+            if b == 0xF7 {
+                drain(&mut t, &mut out, &mut n);
+            }
+        }
+        drain(&mut t, &mut out, &mut n);
+        assert_eq!(&out[..n], &[0x90, 0x3C, 0x40, 0x80, 0x3C, 0x00]);
+        // A SysEx ended by another status byte that does not fit still ends with 0xF7.
+        let mut t = MidiThru::<4>::new();
+        let mut n = 0;
+        for b in [0xF0, 1, 2, 0x90, 0x3C, 0x40] {
+            t.push(b);
+        }
+        drain(&mut t, &mut out, &mut n);
+        assert_eq!(&out[..n], &[0xF0, 1, 2, 0xF7]);
+    }
+
+    #[test]
+    fn thru_overload_passes_only_whole_messages() {
+        // Valid random traffic (notes with and without running status, program changes, SysEx
+        // of any length, clocks and active sensing anywhere) into a small FIFO drained at a
+        // third of the input rate: no channel message is ever cut on the output, and every
+        // SysEx that starts there ends with 0xF7 before anything else.
+        let mut t = MidiThru::<16>::new();
+        let mut x: u32 = 12345;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        let mut input = [0u8; 48];
+        let (mut status, mut out_status, mut have, mut in_sysex) = (0u8, 0u8, 0u8, false);
+        let mut pushed = 0u32;
+        for _ in 0..20_000 {
+            let r = rnd();
+            // One whole message at a time: a program change, a SysEx, a note with or without
+            // its status byte.
+            let mut n;
+            match r % 8 {
+                0 => {
+                    input[0] = 0xC0 | (r >> 4) as u8 & 0x0F;
+                    input[1] = (r >> 9) as u8 & 0x7F;
+                    n = 2;
+                }
+                1 | 2 => {
+                    input[0] = 0xF0;
+                    n = 1;
+                    for _ in 0..(r >> 8) % 40 {
+                        input[n] = (rnd() & 0x7F) as u8;
+                        n += 1;
+                    }
+                    input[n] = 0xF7;
+                    n += 1;
+                }
+                _ => {
+                    n = 0;
+                    if r % 8 == 3 || status == 0 {
+                        input[0] = 0x90;
+                        n = 1;
+                        status = 0x90;
+                    }
+                    input[n] = (r >> 8) as u8 & 0x7F;
+                    input[n + 1] = (r >> 16) as u8 & 0x7F;
+                    n += 2;
+                }
+            }
+            if input[0] == 0xF0 || input[0] >= 0xC0 {
+                status = 0; // no running status for the notes after these
+            }
+            for &b in &input[..n] {
+                if rnd() % 5 == 0 {
+                    t.push([0xF8, 0xFE][(rnd() % 2) as usize]);
+                }
+                t.push(b);
+                pushed += 1;
+                if pushed.is_multiple_of(3) {
+                    let Some(o) = t.pop() else { continue };
+                    assert!(!(0xF8..=0xFC).contains(&o));
+                    if o >= 0xF8 {
+                        continue;
+                    }
+                    if o >= 0x80 {
+                        assert!(have == 0, "a channel message was cut");
+                        if in_sysex {
+                            assert_eq!(o, 0xF7, "SysEx not terminated");
+                        }
+                        in_sysex = o == 0xF0;
+                        out_status = if (0x80..=0xEF).contains(&o) { o } else { 0 };
+                    } else if !in_sysex && out_status != 0 {
+                        have = (have + 1) % data_len(out_status);
+                    }
+                }
+            }
+        }
+        assert!(t.dropped() > 100, "{} dropped", t.dropped());
     }
 }

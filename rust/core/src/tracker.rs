@@ -43,8 +43,8 @@
 //! - **Stops**: the timeline's horizon is the first missing pulse, so outputs finish the last
 //!   input interval and at most the tick at that pulse (a single drop is bridged on time), and
 //!   never more; longer gaps are caught up, count-exact, when pulses return.
-//! - **Loss**: no pulse for `(max_missed + 1.5)·P + 4σ` → [`LockState::Lost`]; one late pulse never
-//!   stops it. Once lost nothing past the last real pulse is scheduled. The first pulse after a
+//! - **Loss**: no pulse for `(min(max_missed, 1) + 1.5)·P + min(4σ, P/4)` → [`LockState::Lost`]
+//!   (under 3 periods at every PPQN); one late pulse never stops it, nor one dropped pulse. Once lost nothing past the last real pulse is scheduled. The first pulse after a
 //!   loss resumes at the kept tempo, provisionally: an interval of that tempo confirms it, two
 //!   agreeing intervals of another tempo (a beat of them beyond 2×) replace it, and anything else
 //!   (noise on a stopped line) only moves the resume pulse, taking no position and no tempo.
@@ -838,11 +838,31 @@ impl BeatTracker {
 
     /// Recompute the loss timeout (per pulse and per setting, not per poll: `poll` runs every
     /// sample on the host).
+    ///
+    /// `(c + 1.5)·P + min(4σ, P/4)` with `c = min(max_missed, 1)`: 1.5 to 1.75 periods at 1–2
+    /// PPQN, 2.5 to 2.75 periods from 4 PPQN up, so whoever acts on the loss (a Stop) can do so
+    /// within 3 input periods of the last pulse at every PPQN.
+    ///
+    /// - One late pulse never declares loss: a pulse up to half a period late is tracked, and
+    ///   the timeout waits at least half a period past the next expected pulse, plus the
+    ///   jitter margin.
+    /// - One dropped pulse never declares loss where the outputs coast through it (4 PPQN and
+    ///   up): the pulse after it is due at 2·P, half a period (plus the margin) before the
+    ///   timeout.
+    /// - The trade-off: at 8 PPQN and up the outputs may coast two missing pulses, but waiting
+    ///   for the pulse after *two* drops (due at 3·P) would put the loss past 3 periods. So a
+    ///   second missing pulse in a row is a loss (a Stop while running). The count still
+    ///   survives it: a clock that comes back in phase resumes with the missing pulses counted
+    ///   (see `resume`).
+    /// - The jitter margin is capped at a quarter period, so a very noisy clock cannot push the
+    ///   loss past the 3 periods either.
     fn update_timeout(&mut self) {
-        // (max_missed + 1.5)·P + 4σ; every term is below 2⁴⁰, so the sum cannot overflow.
+        // Every term is below 2⁴⁰, so the sum cannot overflow.
         let t = if self.has_period {
             let p = self.period >> 32;
-            p * (self.cfg.max_missed as u64 + 1) + p / 2 + (self.jitter >> 32) * 4
+            let coast = self.cfg.max_missed.min(1) as u64;
+            let margin = ((self.jitter >> 32) * 4).min(p / 4);
+            p * (coast + 1) + p / 2 + margin
         } else {
             self.max_period as u64
         };
@@ -1190,11 +1210,18 @@ mod tests {
             tr.on_pulse(t.wrapping_sub(p) + 2_000),
             PulseVerdict::Ignored
         );
-        // Two pulses missing: the next one counts three positions on.
-        assert_eq!(tr.on_pulse(t + 2 * p), PulseVerdict::Missed(2));
-        assert_eq!(tr.last_pulse_pos(), (30 + 2) * 4);
+        // One pulse missing: the next one counts two positions on.
+        assert_eq!(tr.on_pulse(t + p), PulseVerdict::Missed(1));
+        assert_eq!(tr.last_pulse_pos(), (30 + 1) * 4);
+        // Two more missing in a row: that is a loss (the timeout stays under 3 periods), and
+        // the clock resumes in phase with both counted.
+        let t = t + p;
+        tr.poll(t + 3 * p - 1);
+        assert_eq!(tr.state(), LockState::Lost);
+        assert_eq!(tr.on_pulse(t + 3 * p), PulseVerdict::Resumed);
+        assert_eq!(tr.last_pulse_pos(), (30 + 4) * 4);
         assert_eq!(tr.ignored_pulses(), 1);
-        assert_eq!(tr.missed_pulses(), 2);
+        assert_eq!(tr.missed_pulses(), 3);
     }
 
     #[test]
@@ -1360,15 +1387,61 @@ mod tests {
     fn loss_timeout_is_clamped_at_extreme_periods() {
         let mut tr = tracker(Ppqn::P24);
         tr.has_period = true;
-        // (2 + 1.5) periods + 4σ at 24 PPQN (two missing pulses allowed).
+        // 2.5 periods + 4σ at 24 PPQN (one missing pulse waited for).
         tr.period = 41_667 << 32;
         tr.jitter = 12 << 32;
         tr.update_timeout();
-        assert_eq!(tr.timeout, 41_667 * 3 + 20_833 + 48);
+        assert_eq!(tr.timeout, 41_667 * 2 + 20_833 + 48);
+        // A huge jitter estimate adds a quarter period at most.
+        tr.jitter = 100_000 << 32;
+        tr.update_timeout();
+        assert_eq!(tr.timeout, 41_667 * 2 + 20_833 + 10_416);
         tr.period = u64::MAX;
         tr.jitter = u64::MAX;
         tr.update_timeout();
         assert_eq!(tr.timeout, u32::MAX / 2);
+    }
+
+    #[test]
+    fn loss_comes_within_three_periods_at_every_ppqn() {
+        // Locked at 120 BPM with ±2 % jitter, then silence: lost after more than 1.5 and at
+        // most 2.75 periods (so a Stop can follow within 3), never on one late or one dropped
+        // pulse where the outputs coast through it.
+        for ppqn in [Ppqn::P1, Ppqn::P2, Ppqn::P4, Ppqn::P8, Ppqn::P24] {
+            let p = 1_000_000 / ppqn.value();
+            let mut tr = tracker(ppqn);
+            let mut t = 0u32;
+            for i in 0..64u32 {
+                let j = [0i32, 1, -1, 2, -2][(i % 5) as usize] * (p as i32 / 100);
+                tr.on_pulse(t.wrapping_add_signed(j));
+                t += p;
+            }
+            let last = tr.last_pulse_time();
+            let lost_at = (0..=300u32)
+                .map(|k| last + k * p / 100)
+                .find(|&at| {
+                    let mut c = tr;
+                    c.poll(at);
+                    c.state() == LockState::Lost
+                })
+                .expect("never lost");
+            let periods = (lost_at - last) as f64 / p as f64;
+            assert!(
+                (1.5..=2.76).contains(&periods),
+                "{ppqn:?}: lost after {periods} periods"
+            );
+            // One pulse late by half a period: not lost, tracked.
+            let mut c = tr;
+            assert!(matches!(
+                c.on_pulse(last + p + p / 2 - p / 50),
+                PulseVerdict::Tracked { .. }
+            ));
+            // One pulse dropped: not lost where the outputs coast, and counted.
+            if tr.config().max_missed >= 1 {
+                let mut c = tr;
+                assert_eq!(c.on_pulse(last + 2 * p), PulseVerdict::Missed(1));
+            }
+        }
     }
 
     #[test]

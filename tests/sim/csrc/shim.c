@@ -5,8 +5,8 @@
  * What it adds to plain simavr, and why (details in the prototype notes this grew from):
  *  - no wall-clock sleeping: simavr's default sleep callback usleep()s to real time while the
  *    firmware idles, and the UART's POLL_SLEEP flag usleep()s on every UCSRnA read;
- *  - a one-shot cycle timer at every run target, so a sleeping core (which jumps straight to the
- *    next cycle timer) stops exactly where the next stimulus belongs;
+ *  - a cycle timer at every run target, so a sleeping core (which jumps straight to the next
+ *    cycle timer) stops exactly where the next stimulus belongs (see stop_marker);
  *  - a fix for simavr 1.6's UART frame length (it always counts a parity bit: 11 bits for 8N1,
  *    which would make the simulated MIDI line 10 % slower than the real one);
  *  - pins driven through AVR_IOCTL_IOPORT_SET_EXTERNAL so that a PORTx write (pull-ups) does
@@ -210,10 +210,14 @@ uint64_t sim_cycle(const sim_t *s) { return s->avr->cycle; }
 uint32_t sim_pc(const sim_t *s) { return s->avr->pc; }
 uint16_t sim_ramend(const sim_t *s) { return s->avr->ramend; }
 
+/* The run target. One-shot, except when the core has just gone to sleep: simavr processes the
+ * timers due and then jumps a sleeping core to the *next* timer (up to 1000 cycles past the
+ * target), so a stimulus meant for the target would land late. Rescheduled one cycle on, the
+ * marker stops the jump; the next sim_run_until replaces it. */
 static avr_cycle_count_t stop_marker(struct avr_t *avr, avr_cycle_count_t when, void *param)
 {
-	(void)avr; (void)when; (void)param;
-	return 0;
+	(void)param;
+	return avr->state == cpu_Sleeping ? when + 1 : 0;
 }
 
 static void profile_step(sim_t *s)

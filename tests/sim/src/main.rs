@@ -124,8 +124,17 @@ fn bench(elf: &str) {
             cases.push((String::new(), Box::new(move |e| cases::steady(e, p, b))));
         }
     }
+    cases.push((String::new(), Box::new(cases::thru_stream)));
     cases.push((String::new(), Box::new(cases::thru_overflow)));
     cases.push((String::new(), Box::new(|e| cases::jitter(e, 24, 500.0))));
+    for p in [1, 2, 4, 24] {
+        cases.push((String::new(), Box::new(move |e| cases::loss(e, p, 120.0))));
+    }
+    cases.push((String::new(), Box::new(|e| cases::loss(e, 24, 300.0))));
+    for p in [1, 4, 24] {
+        cases.push((String::new(), Box::new(move |e| cases::glitches(e, p))));
+    }
+    cases.push((String::new(), Box::new(cases::stuck_high)));
     let out = run_all(elf, cases);
     println!(
         "Firmware timing in simavr (16 MHz ATmega32U4), MIDI clock (0xF8) write time vs the ideal"

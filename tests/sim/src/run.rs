@@ -61,8 +61,11 @@ pub struct Train {
     pub jitter: Option<(f64, u64)>,
     /// Pulse indices that are not sent (the true grid keeps them).
     pub drop: Vec<usize>,
-    /// Extra pulses (index, delay in cycles after that pulse): contact bounce, ringing.
+    /// Extra pulses (index, delay in cycles after that pulse's falling edge): a second trigger
+    /// 0.5 ms wide (contact bounce, a doubled gate), long enough to count as a pulse.
     pub extra: Vec<(usize, u64)>,
+    /// High time of every pulse (cycles); `None`: 2 ms or half the period, whichever is shorter.
+    pub width: Option<u64>,
 }
 
 impl Train {
@@ -75,6 +78,7 @@ impl Train {
             jitter: None,
             drop: vec![],
             extra: vec![],
+            width: None,
         }
     }
     pub fn period(&self) -> f64 {
@@ -120,12 +124,15 @@ impl Scenario {
         }
     }
 
-    /// Add a pulse train; positions continue from the previous train. The width of each pulse
-    /// is 2 ms or half the period, whichever is shorter.
+    /// Add a pulse train; positions continue from the previous train. Each pulse is high for
+    /// `tr.width`, by default 2 ms or half the period, whichever is shorter (real clocks send
+    /// 1–15 ms; the firmware needs 100 µs).
     pub fn train(&mut self, tr: &Train) -> &mut Self {
         let p = tr.period();
         let units = 96 / tr.ppqn as i64;
-        let width = (2.0 * MS as f64).min(p / 2.0) as u64;
+        let width = tr
+            .width
+            .unwrap_or_else(|| (2.0 * MS as f64).min(p / 2.0) as u64);
         let mut rng = Rng::new(tr.jitter.map_or(1, |j| j.1));
         for i in 0..tr.count {
             let t = tr.start + i as f64 * p;
@@ -142,7 +149,7 @@ impl Scenario {
             self.pulse(at, width);
             for &(k, d) in &tr.extra {
                 if k == i {
-                    self.pulse(at + d, (width / 4).max(8 * US));
+                    self.pulse(at + width + d, 500 * US);
                 }
             }
         }
@@ -150,7 +157,8 @@ impl Scenario {
         self
     }
 
-    fn pulse(&mut self, at: u64, width: u64) {
+    /// The clock line high at `at` for `width` cycles (a pulse, or a glitch if short).
+    pub fn pulse(&mut self, at: u64, width: u64) {
         self.events.push((at, Ev::Clock(true)));
         self.events.push((at + width, Ev::Clock(false)));
     }
@@ -211,6 +219,7 @@ pub struct Stats {
     pub max_change: u16,
     pub max_commit: u16,
     pub max_plan: u16,
+    pub glitches: u8,
     pub panics: u8,
 }
 
@@ -265,6 +274,7 @@ fn read_stats(s: &Sim) -> Stats {
         max_change: w(9),
         max_commit: w(11),
         max_plan: w(13),
+        glitches: b(15),
         panics: s.data_symbol("FW_PANICS").map_or(0, |p| s.read_u8(p)),
     }
 }

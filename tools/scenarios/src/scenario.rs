@@ -353,6 +353,17 @@ impl Scenario {
         self.end += seconds;
     }
 
+    /// Input pulses dropped right after another dropped one: under the stop rule each is caught
+    /// up when the clock returns rather than sent on time.
+    pub fn second_drops(&self) -> usize {
+        let dropped: Vec<bool> = self
+            .input_truth
+            .iter()
+            .map(|t| self.input.binary_search_by(|x| x.total_cmp(t)).is_err())
+            .collect();
+        dropped.windows(2).filter(|w| w[0] && w[1]).count()
+    }
+
     /// Ideal output times at `ppqn`.
     pub fn grid(&self, ppqn: u32) -> Vec<f64> {
         self.truth96

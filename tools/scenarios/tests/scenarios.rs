@@ -126,15 +126,6 @@ fn s14_cold_start_attenuation_from_beat_1() {
 /// Pulses dropped beyond the first of each run of consecutive drops: the ones a stop rule that
 /// never overshoots cannot bridge on time (a stop and two drops look the same until a pulse
 /// returns).
-fn second_drops(s: &Scenario) -> usize {
-    let dropped: Vec<bool> = s
-        .input_truth
-        .iter()
-        .map(|t| s.input.binary_search_by(|x| x.total_cmp(t)).is_err())
-        .collect();
-    dropped.windows(2).filter(|w| w[0] && w[1]).count()
-}
-
 #[test]
 fn s6_s7_drops_and_double_triggers_cost_no_pulse() {
     for seed in 1..=4 {
@@ -150,7 +141,7 @@ fn s6_s7_drops_and_double_triggers_cost_no_pulse() {
     // grid point empty, the caught-up pulse half a period late), never a pulse in total.
     for seed in 1..=4 {
         let (s, ms) = run(ScenarioId::S6, seed);
-        let second = second_drops(&s);
+        let second = s.second_drops();
         let clean = tactus(
             &Scenario::new(ScenarioId::S6, 24, &[24, 4], 64.0, |_| 120.0),
             TactusRun::default(),
