@@ -1,8 +1,9 @@
 # Tactus: a VCV Rack 2 plugin and a Teensy 2.0 firmware over one Rust clock core.
 #
 #   make test        everything CI checks (fmt, clippy, cargo test, cargo doc, header drift, C++ ABI tests,
-#                    firmware build + simavr tests, the Rack plugin built, loaded and tested in
-#                    headless Rack); installs missing tools itself
+#                    Ableton Link tests in a private network namespace, firmware build + simavr
+#                    tests, the Rack plugin built, loaded and tested in headless Rack); installs
+#                    missing tools itself
 #   make bench       criterion per-sample cost + the scenario report (build/bench/)
 #   make             the Rack plugin (needs a Rack 2 SDK: ../shared/rack/sdk or RACK_DIR=...)
 #   make firmware    the Teensy 2.0 firmware (.elf/.hex in build/firmware/)
@@ -26,6 +27,7 @@ BENCH_TARGETS := bench-rust
 .DEFAULT_GOAL := all
 
 -include tests/abi.mk
+-include tests/link.mk
 -include firmware/firmware.mk
 -include tests/rack/rack-tests.mk
 

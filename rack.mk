@@ -39,6 +39,8 @@ ifdef ARCH_LIN
 endif
 ifdef ARCH_WIN
 	LDFLAGS += -lws2_32 -luserenv -lbcrypt -lntdll -ladvapi32
+	# Ableton Link (network interfaces, timers); not tried on Windows here.
+	LDFLAGS += -liphlpapi -lwinmm
 endif
 ifdef ARCH_MAC
 	# Rust's oldest supported macOS; Rack builds plugins for 10.9 and up.
@@ -71,5 +73,10 @@ FORCE:
 # The release profile: LTO, panic = "abort". `cargo rustc --crate-type staticlib` builds only
 # the staticlib (with both crate types cargo would skip LTO). No target-cpu flags: the library
 # runs on every CPU Rack supports.
+#
+# The plugin has Ableton Link compiled in (`--features link`, rusty_link: Link's C++ built with
+# cmake, the bindings with bindgen/libclang; tools/link/deps.sh installs those when missing).
+# Link stays off until a patch or the menu asks for it.
 $(TACTUS_LIB): $(TACTUS_RUST_SRC)
-	$(CARGO) rustc --release --locked -p tactus-ffi --lib --crate-type staticlib --target $(RUST_TARGET) --target-dir build/rust
+	@tools/link/deps.sh
+	$(CARGO) rustc --release --locked -p tactus-ffi --lib --features link --crate-type staticlib --target $(RUST_TARGET) --target-dir build/rust

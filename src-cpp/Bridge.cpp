@@ -7,6 +7,7 @@
 #include "tactus.h"
 
 #include <algorithm>
+#include <cmath>
 
 // BEGIN GENERATED LAYOUT (tools/panels/bridge_panel.py)
 namespace layout {
@@ -169,6 +170,13 @@ struct Bridge : Module {
 	int inputLevel = DEFAULTS.input_level;  // CLOCK and RESET thresholds
 	bool sppOnReset = DEFAULTS.flags & TACTUS_FLAG_SPP_ON_RESET;
 	bool runRestarts = DEFAULTS.flags & TACTUS_FLAG_RUN_RESTARTS;
+	// Ableton Link (saved with the patch; Off by default: no Link object, no network traffic).
+	int linkMode = DEFAULTS.link_mode;
+	int linkQuantum = DEFAULTS.link_quantum;
+	bool linkStartStop = DEFAULTS.flags & TACTUS_FLAG_LINK_START_STOP;
+	float linkOffsetMs = DEFAULTS.link_offset_ms;
+	// The engine block whose start time Link last got (see process()).
+	int64_t linkBlockFrame = -1;
 
 	// Written by the engine thread, read by the panel and dataToJson (plain values).
 	bool running = true;
@@ -180,6 +188,8 @@ struct Bridge : Module {
 	uint32_t shownTempo = DEFAULT_MILLI_BPM;
 	uint32_t shownSource = TACTUS_SOURCE_MASTER;
 	uint32_t shownLock = TACTUS_LOCK_LOCKED;
+	bool shownLink = false;
+	uint32_t shownPeers = 0;
 	float inFlash = 0.f;
 	float outFlash[NUM_OUTPUTS] = {};
 	float resetFlash = 0.f;
@@ -241,6 +251,11 @@ struct Bridge : Module {
 		inputLevel = DEFAULTS.input_level;
 		sppOnReset = DEFAULTS.flags & TACTUS_FLAG_SPP_ON_RESET;
 		runRestarts = DEFAULTS.flags & TACTUS_FLAG_RUN_RESTARTS;
+		linkMode = DEFAULTS.link_mode;
+		linkQuantum = DEFAULTS.link_quantum;
+		linkStartStop = DEFAULTS.flags & TACTUS_FLAG_LINK_START_STOP;
+		linkOffsetMs = DEFAULTS.link_offset_ms;
+		linkBlockFrame = -1;
 		midiInput.reset();
 		midiOutput.reset();
 		tactus_bridge_free(bridge);
@@ -275,7 +290,14 @@ struct Bridge : Module {
 			f |= TACTUS_FLAG_SPP_ON_RESET;
 		if (runRestarts)
 			f |= TACTUS_FLAG_RUN_RESTARTS;
+		if (linkStartStop)
+			f |= TACTUS_FLAG_LINK_START_STOP;
 		s.flags = f;
+		// The first time Link is switched on here, the library creates its Link instance (one
+		// allocation, Link's threads start; never again per sample). Off: nothing is created.
+		s.link_mode = (uint32_t)linkMode;
+		s.link_quantum = (uint32_t)linkQuantum;
+		s.link_offset_ms = linkOffsetMs;
 		tactus_bridge_configure(bridge, &s);
 	}
 
@@ -288,6 +310,8 @@ struct Bridge : Module {
 		shownTempo = st.tempo_milli_bpm;
 		shownSource = st.source;
 		shownLock = st.lock_state;
+		shownLink = st.link_enabled != 0;
+		shownPeers = st.link_peers;
 		flash(inFlash, st.events & TACTUS_OUT_INPUT_PULSE, dt);
 		lights[IN_LIGHT].setBrightness(inFlash);
 		for (int i = 0; i < NUM_OUTPUTS; i++) {
@@ -322,6 +346,15 @@ struct Bridge : Module {
 			tactus_bridge_toggle_run(bridge);
 		if (resetButton.process(params[RESET_PARAM].getValue() > 0.f))
 			tactus_bridge_reset(bridge);
+		// Link: once per engine block, before its first sample, the block's frame and start time
+		// (Link fits a line through them: its host-time filter). Nothing while Link is off.
+		if (linkMode != TACTUS_LINK_OFF) {
+			int64_t blockFrame = APP->engine->getBlockFrame();
+			if (blockFrame != linkBlockFrame && args.frame == blockFrame) {
+				linkBlockFrame = blockFrame;
+				tactus_bridge_host_time(bridge, blockFrame, APP->engine->getBlockTime());
+			}
+		}
 
 		uint32_t out = tactus_bridge_process(bridge, inputs[CLOCK_INPUT].getVoltage(), inputs[RESET_INPUT].getVoltage(), inputs[RUN_INPUT].getVoltage());
 		for (int i = 0; i < NUM_OUTPUTS; i++)
@@ -353,6 +386,10 @@ struct Bridge : Module {
 		json_object_set_new(rootJ, "inputLevel", json_integer(inputLevel));
 		json_object_set_new(rootJ, "sppOnReset", json_boolean(sppOnReset));
 		json_object_set_new(rootJ, "runRestarts", json_boolean(runRestarts));
+		json_object_set_new(rootJ, "linkMode", json_integer(linkMode));
+		json_object_set_new(rootJ, "linkQuantum", json_integer(linkQuantum));
+		json_object_set_new(rootJ, "linkStartStop", json_boolean(linkStartStop));
+		json_object_set_new(rootJ, "linkOffsetMs", json_real(linkOffsetMs));
 		json_object_set_new(rootJ, "running", json_boolean(running));
 		json_object_set_new(rootJ, "midiInput", midiInput.toJson());
 		json_object_set_new(rootJ, "midiOutput", midiOutput.toJson());
@@ -377,6 +414,19 @@ struct Bridge : Module {
 		j = json_object_get(rootJ, "runRestarts");
 		if (json_is_boolean(j))
 			runRestarts = json_is_true(j);
+		// Link: unknown or mistyped values keep the defaults (Off), the library validates again.
+		j = json_object_get(rootJ, "linkMode");
+		if (json_is_integer(j) && json_integer_value(j) >= TACTUS_LINK_OFF && json_integer_value(j) <= TACTUS_LINK_LEAD)
+			linkMode = (int)json_integer_value(j);
+		j = json_object_get(rootJ, "linkQuantum");
+		if (json_is_integer(j) && json_integer_value(j) >= 1 && json_integer_value(j) <= 16)
+			linkQuantum = (int)json_integer_value(j);
+		j = json_object_get(rootJ, "linkStartStop");
+		if (json_is_boolean(j))
+			linkStartStop = json_is_true(j);
+		j = json_object_get(rootJ, "linkOffsetMs");
+		if (json_is_number(j) && std::isfinite(json_number_value(j)))
+			linkOffsetMs = (float)std::max(-(double)TACTUS_OFFSET_MAX_MS, std::min((double)TACTUS_OFFSET_MAX_MS, json_number_value(j)));
 		// Saved right away (dataToJson before the next sample must not report the old state);
 		// the engine thread applies it before the next sample.
 		j = json_object_get(rootJ, "running");
@@ -431,6 +481,8 @@ struct BridgeDisplay : LedDisplay {
 		uint32_t source = module ? module->shownSource : (uint32_t)TACTUS_SOURCE_MASTER;
 		uint32_t lock = module ? module->shownLock : (uint32_t)TACTUS_LOCK_LOCKED;
 		bool running = module ? module->running : true;
+		bool leading = module ? module->shownLink && module->linkMode == TACTUS_LINK_LEAD : false;
+		uint32_t peers = module ? module->shownPeers : 0;
 		uint32_t inPpqn = module ? tactus_ppqn_at(indexOf(module->params[Bridge::IN_PPQN_PARAM].getValue())) : DEFAULTS.input_ppqn;
 		uint32_t outPpqn[NUM_OUTPUTS];
 		for (int i = 0; i < NUM_OUTPUTS; i++)
@@ -446,8 +498,13 @@ struct BridgeDisplay : LedDisplay {
 			src = string::f("CV %u PPQN  %s", (unsigned)inPpqn, lockName(lock));
 		else if (source == TACTUS_SOURCE_MIDI)
 			src = string::f("MIDI  %s", lockName(lock));
+		else if (source == TACTUS_SOURCE_LINK)
+			src = string::f("LINK %u PEER%s", (unsigned)peers, peers == 1 ? "" : "S");
 		else
 			src = "INTERNAL";
+		// Leading a session: the followed source, then LINK and its peers.
+		if (leading)
+			src = (source == TACTUS_SOURCE_CV ? string::f("CV %u", (unsigned)inPpqn) : source == TACTUS_SOURCE_MIDI ? std::string("MIDI") : std::string("INT")) + string::f(">LINK %u", (unsigned)peers);
 		std::string outs = string::f("OUT %u/%u/%u/%u", (unsigned)outPpqn[0], (unsigned)outPpqn[1], (unsigned)outPpqn[2], (unsigned)outPpqn[3]);
 
 		float pad = 5.f;
@@ -573,6 +630,40 @@ struct BridgeWidget : ModuleWidget {
 		}));
 		menu->addChild(createSubmenuItem("MIDI output (clock to hardware)", "", [=](Menu* menu) {
 			appendMidiMenu(menu, &module->midiOutput);
+		}));
+
+		menu->addChild(new MenuSeparator);
+		menu->addChild(createMenuLabel(tactus_link_available() ? "Ableton Link" : "Ableton Link (not in this build)"));
+		static const char* const linkNames[] = {"Off", "Follow", "Follow (always)", "Lead"};
+		static const char* const linkLabels[] = {
+			"Off (no network traffic)",
+			"Follow (after CLOCK and MIDI IN, before the BPM knob)",
+			"Follow (always: the session beats CLOCK and MIDI IN)",
+			"Lead (the followed clock sets the session's tempo and phase)",
+		};
+		int mode = std::max((int)TACTUS_LINK_OFF, std::min((int)TACTUS_LINK_LEAD, module->linkMode));
+		menu->addChild(createSubmenuItem("Link", linkNames[mode], [=](Menu* menu) {
+			for (int i = TACTUS_LINK_OFF; i <= TACTUS_LINK_LEAD; i++) {
+				menu->addChild(createCheckMenuItem(linkLabels[i], "",
+					[=]() { return module->linkMode == i; },
+					[=]() { module->linkMode = i; }));
+			}
+		}));
+		menu->addChild(createSubmenuItem("Link quantum (beats per bar)", string::f("%d", module->linkQuantum), [=](Menu* menu) {
+			for (int q = 1; q <= 16; q++) {
+				menu->addChild(createCheckMenuItem(string::f("%d", q), "",
+					[=]() { return module->linkQuantum == q; },
+					[=]() { module->linkQuantum = q; }));
+			}
+		}));
+		menu->addChild(createBoolPtrMenuItem("Link start/stop sync (the session's play state drives RUN)", "", &module->linkStartStop));
+		static const float offsets[] = {0.f, -2.f, -5.f, -10.f, -15.f, -20.f, -30.f, -40.f, -50.f, 5.f, 10.f};
+		menu->addChild(createSubmenuItem("Link latency offset", string::f("%+g ms", module->linkOffsetMs), [=](Menu* menu) {
+			for (float o : offsets) {
+				menu->addChild(createCheckMenuItem(string::f("%+g ms%s", o, o < 0.f ? " (earlier: audio output latency)" : ""), "",
+					[=]() { return module->linkOffsetMs == o; },
+					[=]() { module->linkOffsetMs = o; }));
+			}
 		}));
 	}
 };

@@ -201,6 +201,7 @@ void test_c_header_and_null_safety() {
 	tactus_bridge_toggle_run(NULL);
 	tactus_bridge_set_running(NULL, false);
 	tactus_bridge_set_sample_rate(NULL, 44100.f);
+	tactus_bridge_host_time(NULL, 0, 0.0);
 	tactus_bridge_free(NULL);
 	tactus_settings_default(NULL);
 	TactusBridge* b = tactus_bridge_new(48000.f);
@@ -209,6 +210,11 @@ void test_c_header_and_null_safety() {
 	tactus_bridge_midi_in(b, NULL, 100);
 	CHECK(tactus_bridge_pop_midi(b, NULL) == 0);
 	CHECK(!tactus_bridge_status(b, NULL));
+	// Link off (the default): the block call does nothing, the status says off, no peers.
+	tactus_bridge_host_time(b, 1234, NAN);
+	tactus_bridge_host_time(b, 1234, 1.5);
+	CHECK(tactus_bridge_status(b, &st) && st.link_enabled == 0 && st.link_peers == 0);
+	CHECK(st.source == TACTUS_SOURCE_MASTER);
 	tactus_bridge_free(b);
 }
 
@@ -222,6 +228,8 @@ void test_defaults_and_garbage_settings() {
 	CHECK(s.pulse_width == TACTUS_PULSE_5MS);
 	CHECK(s.flags & TACTUS_FLAG_SPP_ON_RESET);
 	CHECK(s.input_level == TACTUS_INPUT_LEVEL_RACK);
+	CHECK(s.link_mode == TACTUS_LINK_OFF && s.link_quantum == 4 && s.link_offset_ms == 0.f);
+	CHECK(!(s.flags & TACTUS_FLAG_LINK_START_STOP));
 	Rig r(48000);
 	r.s.input_ppqn = 3;
 	r.s.output_ppqn[0] = 0;
@@ -231,8 +239,11 @@ void test_defaults_and_garbage_settings() {
 	r.s.cv_offset_ms = 1e30f;
 	r.s.midi_offset_ms = NAN;
 	r.s.pulse_width = 77;
-	r.s.flags = 0xFFFFFFC0u;
+	r.s.flags = 0xFFFFFF80u;
 	r.s.input_level = 0xFFFFFFFFu;
+	r.s.link_mode = 99;
+	r.s.link_quantum = 0;
+	r.s.link_offset_ms = NAN;
 	r.apply();
 	TactusSettings back;
 	tactus_bridge_settings(r.b, &back);
@@ -247,6 +258,12 @@ void test_defaults_and_garbage_settings() {
 	CHECK(back.pulse_width == TACTUS_PULSE_5MS);
 	CHECK(back.flags == 0);
 	CHECK(back.input_level == TACTUS_INPUT_LEVEL_RACK);
+	CHECK(back.link_mode == TACTUS_LINK_OFF && back.link_quantum == 4 && back.link_offset_ms == 0.f);
+	r.s.link_quantum = 17;
+	r.s.link_offset_ms = -1e9f;
+	r.apply();
+	tactus_bridge_settings(r.b, &back);
+	CHECK(back.link_quantum == 4 && back.link_offset_ms == -50.f);
 	r.s.master_bpm = 1000.f;
 	r.apply();
 	tactus_bridge_settings(r.b, &back);

@@ -2,6 +2,7 @@
 """End-to-end tests of Tactus's Bridge inside real, headless Rack (driven by the TactusTest plugin).
 
     e2e.py patches OUTDIR     write OUTDIR/load.vcv, e2e.vcv and srate.vcv (plain patch JSON)
+    e2e.py link RESULT        judge the link-follow Harness record (link-netns.sh)
     e2e.py check RESULTDIR    judge RESULTDIR/<scenario>.txt (written by TactusTest's Harness
                               modules); prints every figure, exits 1 when a check fails
 
@@ -68,10 +69,15 @@ class Patch:
 
 
 END = 10.0  # seconds of each scenario in e2e.vcv
+LINK_BPM = 133.0  # the Link peer's tempo in link-netns.sh
+LINK_END = 6.0  # seconds the link-follow Harness records
 
 # The state scenario: a Bridge saved with every option away from its default ...
 # (MIDI IN on the Loopback driver with "(No device)", MIDI OUT on Loopback 12.)
+# Link stays Off here (a test never enables Link outside a private network namespace; see
+# link-netns.sh), its other options are changed.
 STATE_DATA = {"pulseWidth": 3, "inputLevel": 1, "sppOnReset": False, "runRestarts": True, "running": False,
+              "linkMode": 0, "linkQuantum": 7, "linkStartStop": True, "linkOffsetMs": -10.0,
               "midiInput": {"driver": LOOPBACK, "channel": -1}, "midiOutput": loop_port(11)}
 # ... and data no Bridge ever wrote: wrong types, out-of-range values, unknown drivers. Each
 # loads as a new Bridge's defaults, except where GARBAGE_KEEPS names what is kept: a known
@@ -80,8 +86,9 @@ GARBAGE_KEEPS = {6: {"midiOutput": {"driver": LOOPBACK, "channel": 0}}}
 GARBAGE = [
     None, 42, "text", [1, 2, 3], {},
     {"pulseWidth": "3", "inputLevel": 1.5, "sppOnReset": 0, "runRestarts": "yes", "running": "no",
+     "linkMode": "1", "linkQuantum": 99, "linkStartStop": 1, "linkOffsetMs": "x",
      "midiInput": {"driver": "-12", "deviceName": 5, "channel": "x"}, "midiOutput": [1, 2]},
-    {"pulseWidth": 99, "inputLevel": -1, "sppOnReset": None, "running": 1,
+    {"pulseWidth": 99, "inputLevel": -1, "sppOnReset": None, "running": 1, "linkMode": 9, "linkQuantum": 0, "linkOffsetMs": None,
      "midiInput": {"driver": 424242, "deviceName": "No such device"}, "midiOutput": {"driver": -12, "deviceName": "Loopback 99", "channel": 77}},
     {"pulseWidth": -1, "midiInput": {"driver": None}, "midiOutput": {"deviceName": None}},
 ]
@@ -145,6 +152,19 @@ def patches(outdir):
     ld.modules.append(bridge(2, data={"midiInput": loop_port(0), "pulseWidth": 3, "running": True}, x=20))
     with open(os.path.join(outdir, "load.vcv"), "w") as f:
         json.dump(ld.json(), f, indent=1)
+
+    # Link (link-netns.sh, inside a private network namespace only): one Bridge with Link off
+    # (the default), one following a session.
+    # The following Bridge is recorded by a Harness while a plain Link peer (link_peer) holds
+    # the session at LINK_BPM.
+    for name, data in [("link-off", None), ("link-follow", {"linkMode": 1})]:
+        lk = Patch()
+        lk.modules.append(bridge(1, data=data))
+        if data:
+            lk.modules.append(harness(2, {"name": "linkfollow", "end": LINK_END}))
+            lk.pair(1, 2, clock=False)
+        with open(os.path.join(outdir, name + ".vcv"), "w") as f:
+            json.dump(lk.json(), f, indent=1)
 
     # (e) Sample rate 44.1 kHz, then 96 kHz from 6 s on; 4 PPQN at 100 BPM; MIDI out to Loopback 5.
     s = Patch()
@@ -556,9 +576,36 @@ def check(resdir, names):
 SCENARIOS = {"e2e": ["ppqn1", "ppqn2", "ppqn4", "ppqn24", "midiout", "midiin", "runreset", "transport", "noise", "state"],
              "srate": ["srate"]}
 
+def judge_link(path):
+    """A Bridge following a Link peer at LINK_BPM, recorded in real-time headless Rack."""
+    print("link: a Bridge following a Link peer at %g BPM in headless Rack" % LINK_BPM)
+    j = Judge()
+    run = Run(path)
+    want_v = math.log2(LINK_BPM / 120.0)
+    late = [v for _, t, v in run.bpm if t >= 3.0]
+    j.check(bool(late) and all(abs(v - want_v) < 1e-4 for v in late),
+            "BPM out is the session's tempo from 3 s on: %s V (want %.5f V)"
+            % (sorted(set("%.5f" % v for v in late)), want_v))
+    # Headless Rack has no audio device: its engine thread paces itself by the system clock, so
+    # its frames are not exactly 1/48000 s of wall time, and the filtered block times make Bridge
+    # follow Link in wall time. So: CLK 1 within 2 % of the nominal period (the engine's rate
+    # error), steady, and never a burst (one catch-up interval after an engine stall allowed).
+    beats = [f for f, t in run.rising(0) if t >= 3.0]
+    period = 48000.0 * 60.0 / LINK_BPM
+    d = [b - a for a, b in zip(beats, beats[1:])]
+    close = [x for x in d if abs(x - period) <= 0.02 * period]
+    j.check(len(d) >= 4 and len(close) >= len(d) - 1 and all(x >= period / 2 for x in d),
+            "CLK 1 every %.1f frames (nominal) from 3 s on, within 2 %%, no burst: %s (engine at about %.0f frames per wall second)"
+            % (period, d, 48000.0 * (sum(close) / len(close)) / period if close else 0.0))
+    print("link: %d checks passed, %d failed" % (j.passed, j.failed))
+    return 1 if j.failed else 0
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "patches":
         patches(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "link":
+        sys.exit(judge_link(sys.argv[2]))
     elif len(sys.argv) >= 3 and sys.argv[1] == "check":
         names = sys.argv[3:] or SCENARIOS["e2e"] + SCENARIOS["srate"]
         sys.exit(check(sys.argv[2], [n for arg in names for n in SCENARIOS.get(arg, [arg])]))

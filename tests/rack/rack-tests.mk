@@ -43,11 +43,16 @@ test-rack-clean:
 test-rack-plugin:
 	$(MAKE) --no-print-directory -C $(RACK_TEST_PLUGIN) RACK_DIR=$(abspath $(RACK_DIR)) dist
 
+# A plain Ableton Link peer for link-netns.sh (private network namespace only), built beside the
+# plugin's staticlib (RUST_TARGET comes from rack.mk, read after this file: recipe-time only).
+RACK_TEST_LINK_PEER = build/rust/$(RUST_TARGET)/release/examples/link_peer
+
 test-rack-run: dist test-rack-plugin
+	$(CARGO) build --release --locked -p tactus-ffi --features link --example link_peer --target $(RUST_TARGET) --target-dir build/rust
 	@echo "test-rack: Tactus and TactusTest built against $(RACK_DIR) (src-cpp and tests/rack with -Werror)"
 	@if [ -x $(RACK_SHARED)/runtime/Rack ]; then \
 		tests/rack/run-tests.sh $(RACK_SHARED) $(RACK_TEST_OUT) $(RACK_TEST_USER) \
-			dist/*.vcvplugin $(RACK_TEST_PLUGIN)/dist/*.vcvplugin; \
+			dist/*.vcvplugin $(RACK_TEST_PLUGIN)/dist/*.vcvplugin $(RACK_TEST_LINK_PEER); \
 	else \
 		echo "test-rack: no Rack runtime at $(RACK_SHARED)/runtime: headless load, e2e tests and screenshots SKIPPED"; \
 	fi

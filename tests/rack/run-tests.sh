@@ -1,5 +1,5 @@
 #!/bin/bash
-# run-tests.sh RACK_SHARED OUTDIR USERDIR TACTUS.vcvplugin TACTUSTEST.vcvplugin
+# run-tests.sh RACK_SHARED OUTDIR USERDIR TACTUS.vcvplugin TACTUSTEST.vcvplugin LINK_PEER
 #
 # The Rack part of `make test` after both plugins are built (tests/rack/rack-tests.mk):
 #   1. install both packages into a fresh USERDIR (Rack unpacks them at start);
@@ -7,14 +7,16 @@
 #      Loopback driver) runs 3 s in real-time headless Rack (RACK_SHARED/run-headless.sh);
 #   3. e2e: TactusTest's Harness modules drive Bridges and record them (e2e.vcv), then the sample
 #      rate scenario (srate.vcv); tests/rack/e2e.py judges the records;
-#   4. screenshots: Rack's screenshot mode, light and dark; Bridge with module == NULL
+#   4. Link (link-netns.sh, in a private network namespace): Link off opens no socket; a Bridge
+#      follows LINK_PEER (a plain Link peer, rust/ffi/examples/link_peer.rs) and quits cleanly;
+#   5. screenshots: Rack's screenshot mode, light and dark; Bridge with module == NULL
 #      (Tactus/Bridge.png) and with a running module (TactusTest/BridgeLive.png) must be
 #      270x380, not blank, and differ from each other.
 # Every Rack run's log.txt must be free of warnings (tests/rack/check-log.sh). Patches, logs and
 # results go to OUTDIR, PNGs stay in USERDIR/screenshots{,-dark}/.
 set -uo pipefail
-[ $# -eq 5 ] || { sed -n '2,16p' "$0" >&2; exit 2; }
-SHARED=$1; OUT=$2; U=$3; PKG=$4; TESTPKG=$5
+[ $# -eq 6 ] || { sed -n '2,18p' "$0" >&2; exit 2; }
+SHARED=$1; OUT=$2; U=$3; PKG=$4; TESTPKG=$5; LINK_PEER=$6
 HERE=$(cd "$(dirname "$0")" && pwd)
 say() { echo "test-rack: $*"; }
 now() { date +%s.%N; }
@@ -56,6 +58,7 @@ step "load (Bridge patch, 3 s real time, log clean)" load
 step "e2e Rack run (e2e.vcv)" e2e_run e2e
 step "e2e Rack run (srate.vcv)" e2e_run srate
 step "e2e checks" python3 "$HERE/e2e.py" check "$OUT/results"
+step "link in a private network namespace (off: no socket; follow a peer: tempo, clean quit)" "$HERE/link-netns.sh" "$SHARED" "$OUT" "$U" "$LINK_PEER"
 step "screenshots light" shots light
 step "screenshots dark" shots dark
 exit $FAIL

@@ -186,6 +186,46 @@ impl<const N: usize> ClockEngine<N> {
         }
     }
 
+    /// Let an outside timeline lead the master tempo (Ableton Link in the Rack plugin): on the
+    /// master source, position `pos` + `frac`/65 536 is reached at `now` and positions advance
+    /// `slope_q8`/256 ticks per unit; the tempo shown is `milli_bpm` (0: the slope's). Call it
+    /// once per audio block;
+    /// as long as the outside position moves continuously, the outputs and the MIDI clock carry
+    /// on as after any tempo change (a late pulse is spread, never sent in a burst, and none is
+    /// lost or repeated).
+    ///
+    /// `renumber` (the first call, or after the outside count was renumbered): the count jumps
+    /// to `pos` instead: every output and the MIDI clock keep their timing and continue on the
+    /// new count's grid, so no pulse is replayed and none is waited for. Ignored unless the
+    /// master is the source.
+    pub fn follow_timeline(
+        &mut self,
+        now: Tick,
+        pos: u32,
+        frac: u16,
+        slope_q8: u32,
+        milli_bpm: u32,
+        renumber: bool,
+    ) {
+        if self.source != Source::Master || slope_q8 == 0 {
+            return;
+        }
+        if renumber {
+            if let Some((here, _)) = self.master.timeline().position_at(now) {
+                let delta = pos.wrapping_sub(here);
+                self.shift_all(delta);
+                for o in self.outputs.iter_mut() {
+                    o.shift(delta);
+                }
+                self.beat_one = self.beat_one.map(|b| b.wrapping_add(delta));
+                self.song_pos = self.song_pos.wrapping_add(delta);
+            }
+        }
+        self.master.steer(now, pos, frac, slope_q8, milli_bpm);
+        self.cfg.master_milli_bpm = self.master.milli_bpm();
+        self.refresh();
+    }
+
     /// Input PPQN of the external clock.
     pub fn set_input_ppqn(&mut self, ppqn: Ppqn) {
         if ppqn != self.cfg.input_ppqn {

@@ -1,6 +1,6 @@
 //! [`MasterClock`]: the internal tempo source, driving the same [`Timeline`] path as the tracker.
 
-use crate::tempo::unit_period_from_milli_bpm;
+use crate::tempo::{milli_bpm_from_slope, unit_period_from_milli_bpm};
 use crate::time::{signed_diff, Tick, TickRate};
 use crate::timeline::{TickQ8, Timeline};
 
@@ -66,6 +66,33 @@ impl MasterClock {
             slope: unit_period_from_milli_bpm(self.milli_bpm, self.rate).max(1),
             horizon: pos.wrapping_add(MASTER_REACH),
             valid: true,
+        };
+    }
+
+    /// Follow an outside timeline (Ableton Link, through the Rack plugin): position `pos` plus
+    /// `frac`/65 536 of a unit is reached at `now`, and positions advance `slope` Q8 ticks per
+    /// unit. The anchor is the whole unit `pos`, a fraction of a unit before `now`; the tempo
+    /// shown is `milli_bpm` (the outside tempo; the slope also carries clock drift), or the
+    /// slope's when 0. Called once per audio block with the outside timeline's position, which
+    /// moves continuously, so the line does too.
+    pub fn steer(&mut self, now: Tick, pos: u32, frac: u16, slope: u32, milli_bpm: u32) {
+        let slope = slope.max(1);
+        let back = (frac as u64 * slope as u64) >> 16;
+        let at = ((now as u64) << 8).wrapping_sub(back);
+        self.tl = Timeline {
+            anchor: TickQ8 {
+                tick: (at >> 8) as u32,
+                frac: at as u8,
+            },
+            anchor_pos: pos,
+            slope,
+            horizon: pos.wrapping_add(MASTER_REACH),
+            valid: true,
+        };
+        self.milli_bpm = if milli_bpm != 0 {
+            milli_bpm
+        } else {
+            milli_bpm_from_slope(slope, self.rate)
         };
     }
 
@@ -152,6 +179,20 @@ mod tests {
         assert_eq!(after.time_of(far), before.time_of(far));
         assert_eq!(after.position_at(now), before.position_at(now));
         assert!(!m.keep_fresh(now.wrapping_add(1000)), "fresh now");
+    }
+
+    #[test]
+    fn steer_puts_the_position_at_now() {
+        let rate = TickRate::new(1_000_000);
+        let mut m = MasterClock::new(rate, 120_000, 0);
+        // 120 BPM at 1 MHz: 5208.33 ticks per unit; position 100.5 at tick 777 777.
+        let slope = unit_period_from_milli_bpm(120_000, rate);
+        m.steer(777_777, 100, 32_768, slope, 0);
+        let tl = m.timeline();
+        assert_eq!(tl.position_at(777_777), Some((100, 32_767)));
+        let t = tl.time_of(101).unwrap().round();
+        assert!((777_777 + 2_603..=777_777 + 2_605).contains(&t), "{t}");
+        assert_eq!(m.milli_bpm(), 120_000);
     }
 
     #[test]

@@ -40,6 +40,15 @@ pub fn unit_period_from_milli_bpm(milli_bpm: u32, rate: TickRate) -> u32 {
     ((rate.hz() as u64 * 160_000 + (m / 2) as u64) / m as u64) as u32
 }
 
+/// The tempo in milli-BPM of a timeline slope (Q24.8 ticks per unit): the inverse of
+/// [`unit_period_from_milli_bpm`], rounded to the nearest milli-BPM (0 for a zero slope).
+pub fn milli_bpm_from_slope(slope: u32, rate: TickRate) -> u32 {
+    if slope == 0 {
+        return 0;
+    }
+    ((rate.hz() as u64 * 160_000 + (slope / 2) as u64) / slope as u64).min(u32::MAX as u64) as u32
+}
+
 /// Tempo as Rack's V/oct convention, in microvolts: log₂(BPM / 120) V.
 /// Returns `None` for 0 BPM (no tempo).
 pub fn voct_microvolts(milli_bpm: u32) -> Option<i32> {

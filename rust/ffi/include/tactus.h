@@ -39,6 +39,23 @@
 // resumes the count (MIDI Continue) unless a RESET comes within 2 ms of it.
 #define TACTUS_FLAG_RUN_RESTARTS (1 << 5)
 
+// [`TactusSettings::flags`]: Link start/stop sync (the session's play state drives RUN when
+// following; Bridge's run state is published when leading).
+#define TACTUS_FLAG_LINK_START_STOP (1 << 6)
+
+// [`TactusSettings::link_mode`]: no Link (default): no Link object, no thread, no socket.
+#define TACTUS_LINK_OFF 0
+
+// [`TactusSettings::link_mode`]: follow the session when neither CLOCK nor MIDI IN is the
+// source (CV clock > MIDI IN > Link > master tempo).
+#define TACTUS_LINK_FOLLOW 1
+
+// [`TactusSettings::link_mode`]: follow the session whatever is patched.
+#define TACTUS_LINK_FOLLOW_ALWAYS 2
+
+// [`TactusSettings::link_mode`]: publish the followed clock's tempo and phase to the session.
+#define TACTUS_LINK_LEAD 3
+
 // [`TactusSettings::pulse_width`]: 1 ms.
 #define TACTUS_PULSE_1MS 0
 
@@ -79,6 +96,9 @@
 
 // [`TactusStatus::source`]: the internal master tempo.
 #define TACTUS_SOURCE_MASTER 2
+
+// [`TactusStatus::source`]: an Ableton Link session.
+#define TACTUS_SOURCE_LINK 3
 
 // [`tactus_bridge_process`] bits 0–3: gate of CV output 1–4.
 #define TACTUS_OUT_GATES 15
@@ -142,6 +162,14 @@ typedef struct {
   // Signal level of the CLOCK and RESET inputs: `TACTUS_INPUT_LEVEL_*` (default Rack levels;
   // unknown values read as Rack levels).
   uint32_t input_level;
+  // Ableton Link: `TACTUS_LINK_*` (default off; unknown values read as off). Ignored by a
+  // library built without Link (see [`tactus_link_available`]).
+  uint32_t link_mode;
+  // Link quantum in beats, 1–16 (default 4): bars of this many beats share their phase.
+  uint32_t link_quantum;
+  // Link latency offset in ms, −50…+50 (negative = Bridge's beats earlier than the
+  // session's; set it to the audio output latency, negated, so what is heard lines up).
+  float link_offset_ms;
 } TactusSettings;
 
 // What the panel shows, read with [`tactus_bridge_status`] (a few hundred times a second is
@@ -167,6 +195,10 @@ typedef struct {
   uint32_t subsample;
   // Sample rate in use, Hz.
   uint32_t sample_rate;
+  // Non-zero while Link is enabled (mode not off, library built with Link).
+  uint32_t link_enabled;
+  // Other peers in the Link session (0 while Link is off).
+  uint32_t link_peers;
 } TactusStatus;
 
 
@@ -268,6 +300,21 @@ void tactus_bridge_set_running(TactusBridge *bridge, bool running);
 // `bridge` is null or a live handle; `out` is null or points to writable memory for one
 // `TactusStatus`.
 bool tactus_bridge_status(TactusBridge *bridge, TactusStatus *out);
+
+// True when the library was built with Ableton Link (the `link` feature); without it the
+// Link settings are accepted and ignored.
+bool tactus_link_available(void);
+
+// The start of an engine block, before its first sample is processed: `block_frame` is that
+// sample's frame number and `block_time_s` the time the block started, in seconds (Rack:
+// `APP->engine->getBlockFrame()` and `getBlockTime()`). Link maps frames to its clock with a
+// host-time filter over these and follows or leads the session once per block. Cheap and
+// realtime-safe; does nothing while Link is off (call it anyway, or only while
+// [`TactusStatus::link_enabled`]).
+//
+// # Safety
+// `bridge` is null or a live handle.
+void tactus_bridge_host_time(TactusBridge *bridge, int64_t block_frame, double block_time_s);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -151,21 +151,72 @@ pub enum InputSource {
     Midi,
     /// The internal master tempo (BPM knob).
     Master,
+    /// An Ableton Link session (the master timeline, steered by the session once per block).
+    Link,
 }
 
 impl InputSource {
     /// The source the panel state asks for: CV when CLOCK is patched, else MIDI when a MIDI
-    /// input device is selected, else the master tempo.
-    pub const fn select(clock_patched: bool, midi_in_selected: bool) -> InputSource {
-        if clock_patched {
+    /// input device is selected, else Link when following a session, else the master tempo.
+    /// [`LinkMode::FollowAlways`] puts Link first.
+    pub const fn select(
+        clock_patched: bool,
+        midi_in_selected: bool,
+        link: LinkMode,
+    ) -> InputSource {
+        if matches!(link, LinkMode::FollowAlways) {
+            InputSource::Link
+        } else if clock_patched {
             InputSource::Cv
         } else if midi_in_selected {
             InputSource::Midi
+        } else if matches!(link, LinkMode::Follow) {
+            InputSource::Link
         } else {
             InputSource::Master
         }
     }
 }
+
+/// What the Bridge does with an Ableton Link session (the network part lives in `link.rs`,
+/// behind the `link` feature; without it every mode acts as `Off`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkMode {
+    /// No Link at all (default): no Link object, no thread, no socket.
+    Off,
+    /// The session is the source after CV clock and MIDI IN (before the master tempo).
+    Follow,
+    /// The session is the source whatever is patched.
+    FollowAlways,
+    /// The followed clock (CV, MIDI or master) leads the session's tempo and phase.
+    Lead,
+}
+
+impl LinkMode {
+    /// From the ABI's number (0 = off, 1 = follow, 2 = follow always, 3 = lead); anything else
+    /// is off.
+    pub const fn from_index(i: u32) -> LinkMode {
+        match i {
+            1 => LinkMode::Follow,
+            2 => LinkMode::FollowAlways,
+            3 => LinkMode::Lead,
+            _ => LinkMode::Off,
+        }
+    }
+
+    /// The ABI's number.
+    pub const fn index(self) -> u32 {
+        match self {
+            LinkMode::Off => 0,
+            LinkMode::Follow => 1,
+            LinkMode::FollowAlways => 2,
+            LinkMode::Lead => 3,
+        }
+    }
+}
+
+/// Link quantum range (beats per bar for the phase), and its default.
+pub const LINK_QUANTUM: (u8, u8, u8) = (1, 16, 4);
 
 /// Settings of the Bridge, already validated (see [`Config::default`] for the power-up values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,6 +250,15 @@ pub struct Config {
     /// Every RUN rise restarts from beat 1 (MIDI Start). Off (default): a RUN rise resumes the
     /// count (MIDI Continue) unless a RESET comes within [`RUN_RESET_WINDOW_US`] of it.
     pub run_restarts: bool,
+    /// Ableton Link mode (default off).
+    pub link_mode: LinkMode,
+    /// Link quantum: the phase is shared per this many beats (1–16, default 4).
+    pub link_quantum: u8,
+    /// Link start/stop sync: the session's play state drives RUN (following) or Bridge's run
+    /// state is published (leading). Default off, as Link's guidelines ask.
+    pub link_start_stop: bool,
+    /// Link latency offset (µs, negative = Bridge's beats earlier than the session's).
+    pub link_offset_us: i32,
 }
 
 impl Default for Config {
@@ -218,6 +278,10 @@ impl Default for Config {
             midi_out: false,
             spp_on_reset: true,
             run_restarts: false,
+            link_mode: LinkMode::Off,
+            link_quantum: LINK_QUANTUM.2,
+            link_start_stop: false,
+            link_offset_us: 0,
         }
     }
 }
@@ -333,6 +397,11 @@ pub struct Bridge {
     last_poll: Tick,
     /// Output gates of the previous sample (a gate can only rise in a poll).
     gates: u32,
+    /// A start (true) or stop (false) asked for while Link is the source, for the Link driver
+    /// to quantize to the session's bar (and, with start/stop sync, to publish).
+    link_request: Option<bool>,
+    /// Link just became the source: the next steering renumbers the count.
+    link_engaged: bool,
 }
 
 impl Bridge {
@@ -378,6 +447,8 @@ impl Bridge {
             wake: None,
             last_poll: 0,
             gates: 0,
+            link_request: None,
+            link_engaged: false,
         }
     }
 
@@ -406,7 +477,7 @@ impl Bridge {
         let old = self.cfg;
         self.cfg = *c;
         self.dirty = true;
-        if c.master_milli_bpm != old.master_milli_bpm {
+        if c.master_milli_bpm != old.master_milli_bpm && self.source != InputSource::Link {
             self.engine.set_master_tempo(now, c.master_milli_bpm);
         }
         if c.response != old.response {
@@ -437,7 +508,15 @@ impl Bridge {
                 self.queue.clear();
             }
         }
-        let want = InputSource::select(c.clock_patched, c.midi_in);
+        if c.link_start_stop != old.link_start_stop && self.source == InputSource::Link {
+            // The Link driver brings the transport to the session's play state; no RUN edge.
+            self.run_level = !self.transport_from_source();
+            self.link_engaged |= c.link_start_stop;
+        }
+        if c.link_quantum != old.link_quantum && self.source == InputSource::Link {
+            self.link_engaged = true;
+        }
+        let want = InputSource::select(c.clock_patched, c.midi_in, c.link_mode);
         if want != self.source {
             self.switch_source(want);
         } else if want == InputSource::Cv && c.input_ppqn != old.input_ppqn {
@@ -447,8 +526,17 @@ impl Bridge {
 
     fn switch_source(&mut self, to: InputSource) {
         let now = self.now;
+        if self.source == InputSource::Link {
+            // Back to the knob's tempo (the session steered the master meanwhile).
+            self.engine.set_master_tempo(now, self.cfg.master_milli_bpm);
+            self.link_request = None;
+        }
         match to {
             InputSource::Master => self.engine.set_source(Source::Master, now),
+            InputSource::Link => {
+                self.engine.set_source(Source::Master, now);
+                self.link_engaged = true;
+            }
             InputSource::Cv | InputSource::Midi => {
                 let ppqn = if to == InputSource::Cv {
                     self.cfg.input_ppqn
@@ -465,12 +553,24 @@ impl Bridge {
             }
         }
         self.decoder = MidiClockDecoder::new();
-        if to == InputSource::Midi && !self.cfg.run_patched {
-            // MIDI drives the transport: stopped until its first Start (or Continue).
+        self.source = to;
+        if self.transport_from_source() {
+            // MIDI (or Link with start/stop sync) drives the transport: stopped until its
+            // first Start (or Continue, or the session plays).
             self.engine.set_running_silently(false);
             self.run_level = false;
         }
-        self.source = to;
+    }
+
+    /// The source drives the transport (RUN unpatched): MIDI IN's Start/Stop/Continue, or the
+    /// Link session's play state with start/stop sync.
+    fn transport_from_source(&self) -> bool {
+        !self.cfg.run_patched
+            && match self.source {
+                InputSource::Midi => true,
+                InputSource::Link => self.cfg.link_start_stop,
+                _ => false,
+            }
     }
 
     /// The active source.
@@ -512,6 +612,14 @@ impl Bridge {
     /// [`RUN_RESET_WINDOW_US`]: a RUN rise within it makes this a start, and RESET out then
     /// fires with beat 1 instead.
     fn do_reset(&mut self, at: Tick) {
+        if self.source == InputSource::Link {
+            // The session's bar decides where beat 1 is: a reset while running restarts on
+            // the next bar.
+            if self.engine.running() {
+                self.link_request = Some(true);
+            }
+            return;
+        }
         self.dirty = true;
         self.last_reset = Some(at);
         let running = self.engine.running();
@@ -522,8 +630,13 @@ impl Bridge {
         }
     }
 
-    /// Start from beat 1 (MIDI Start); RESET out fires with that beat.
+    /// Start from beat 1 (MIDI Start); RESET out fires with that beat. On Link the start waits
+    /// for the Link driver, which puts it on the session's next bar.
     fn start(&mut self, at: Tick, align: StartAlign) {
+        if self.source == InputSource::Link {
+            self.link_request = Some(true);
+            return;
+        }
         self.dirty = true;
         let align = if self.source == InputSource::Master {
             StartAlign::Now
@@ -543,7 +656,7 @@ impl Bridge {
         let with_reset = self
             .last_reset
             .is_some_and(|r| ticks_between(r, at) <= window);
-        if self.cfg.run_restarts || with_reset {
+        if self.cfg.run_restarts || with_reset || self.source == InputSource::Link {
             self.start(at, StartAlign::NextPulse);
         } else {
             self.dirty = true;
@@ -562,16 +675,25 @@ impl Bridge {
         let now = self.now;
         self.dirty = true;
         if self.engine.running() {
-            self.engine.stop(now);
+            self.stop_now(now);
         } else {
             self.start(now, StartAlign::NextBeat);
+        }
+    }
+
+    /// Stop now; on Link with start/stop sync the session is asked to stop too.
+    fn stop_now(&mut self, now: Tick) {
+        self.dirty = true;
+        self.engine.stop(now);
+        if self.source == InputSource::Link && self.cfg.link_start_stop {
+            self.link_request = Some(false);
         }
     }
 
     /// Set the transport state without MIDI or re-alignment (restoring a saved patch). Ignored
     /// while MIDI IN drives the transport (MIDI source, RUN unpatched): it waits for a Start.
     pub fn set_running(&mut self, running: bool) {
-        if self.source == InputSource::Midi && !self.cfg.run_patched {
+        if self.transport_from_source() {
             return;
         }
         self.dirty = true;
@@ -623,8 +745,9 @@ impl Bridge {
             }
             self.run_high
         } else {
-            // Unpatched: running, except that MIDI IN drives its own transport.
-            self.source != InputSource::Midi
+            // Unpatched: running, except that MIDI IN (or Link with start/stop sync) drives
+            // its own transport.
+            !self.transport_from_source()
         };
         if self.run_settling > 0 {
             self.run_settling -= 1;
@@ -639,8 +762,7 @@ impl Bridge {
                     self.run_rise(now);
                 }
             } else {
-                self.dirty = true;
-                self.engine.stop(now);
+                self.stop_now(now);
             }
         }
         let mut out = 0;
@@ -715,6 +837,90 @@ impl Bridge {
         self.queue.pop_front().map(ClockMessage::encode)
     }
 
+    // ----- Ableton Link: network-free steering, called by the Link driver once per block ----
+
+    /// Tick rate in use.
+    pub fn tick_rate(&self) -> TickRate {
+        self.rate
+    }
+
+    /// Ticks per sample.
+    pub fn subsample(&self) -> u32 {
+        self.subsample
+    }
+
+    /// Sample rate in use (Hz).
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    /// True while the transport runs.
+    pub fn running(&self) -> bool {
+        self.engine.running()
+    }
+
+    /// Link is the source and RUN is unpatched, so the session's play state drives the
+    /// transport when start/stop sync is on.
+    pub fn link_drives_transport(&self) -> bool {
+        self.source == InputSource::Link && self.transport_from_source()
+    }
+
+    /// The start (true) or stop (false) the panel asked for while Link is the source, once.
+    pub fn take_link_request(&mut self) -> Option<bool> {
+        self.link_request.take()
+    }
+
+    /// Link just became the source (the driver picks a new origin); cleared by
+    /// [`Bridge::follow_link`].
+    pub fn link_engaged(&self) -> bool {
+        self.link_engaged
+    }
+
+    /// Steer the master timeline to the session (Link is the source): at the current sample
+    /// the count stands at `pos_q16` position units (1/96 beat, 16 fractional bits; 0 is
+    /// beat 1), advancing `slope_q8`/256 ticks per unit, at `milli_bpm` for the display and BPM
+    /// out. The first call after Link became the
+    /// source renumbers the count (see [`ClockEngine::follow_timeline`]). A negative position
+    /// (a start that is still ahead) leaves the timeline alone. Returns true when it steered.
+    pub fn follow_link(&mut self, pos_q16: i64, slope_q8: u32, milli_bpm: u32) -> bool {
+        if self.source != InputSource::Link || pos_q16 < 0 || slope_q8 == 0 {
+            return false;
+        }
+        let renumber = core::mem::take(&mut self.link_engaged);
+        let (pos, frac) = ((pos_q16 >> 16) as u32, pos_q16 as u16);
+        self.engine
+            .follow_timeline(self.now, pos, frac, slope_q8, milli_bpm, renumber);
+        self.dirty = true;
+        true
+    }
+
+    /// Start from beat 1 at tick `at` (the session's start or next bar; at or after the
+    /// current sample, else now). MIDI Start goes out with beat 1, RESET out fires with it.
+    pub fn link_start(&mut self, at: Tick) {
+        let at = if is_due(self.now, at) { self.now } else { at };
+        self.dirty = true;
+        self.link_engaged = false;
+        self.engine.start(at, StartAlign::Now);
+        self.reset_out_at = None;
+    }
+
+    /// Stop now (the session stopped).
+    pub fn link_stop(&mut self) {
+        self.dirty = true;
+        self.engine.stop(self.now);
+    }
+
+    /// What a Link leader publishes: the followed count at the current sample (beats and the
+    /// Q0.16 fraction of the beat) and the tempo (milli-BPM); `None` while there is no tempo.
+    pub fn lead_state(&self) -> Option<(u32, u16, u32)> {
+        let tempo = self.engine.tempo_milli_bpm();
+        if tempo == 0 {
+            return None;
+        }
+        let (beat, frac) = self.engine.beat_position(self.now)?;
+        Some((beat, frac, tempo))
+    }
+
     /// What the panel shows; clears the event bits.
     pub fn status(&mut self) -> Status {
         let tempo = self.engine.tempo_milli_bpm();
@@ -770,9 +976,18 @@ mod tests {
 
     #[test]
     fn source_priority() {
-        assert_eq!(InputSource::select(true, true), InputSource::Cv);
-        assert_eq!(InputSource::select(false, true), InputSource::Midi);
-        assert_eq!(InputSource::select(false, false), InputSource::Master);
+        use LinkMode::*;
+        assert_eq!(InputSource::select(true, true, Off), InputSource::Cv);
+        assert_eq!(InputSource::select(false, true, Off), InputSource::Midi);
+        assert_eq!(InputSource::select(false, false, Off), InputSource::Master);
+        assert_eq!(InputSource::select(false, false, Lead), InputSource::Master);
+        assert_eq!(InputSource::select(true, true, Follow), InputSource::Cv);
+        assert_eq!(InputSource::select(false, true, Follow), InputSource::Midi);
+        assert_eq!(InputSource::select(false, false, Follow), InputSource::Link);
+        assert_eq!(
+            InputSource::select(true, true, FollowAlways),
+            InputSource::Link
+        );
     }
 
     /// Feed a 0/10 V square-wave clock at `bpm`/`ppqn` for `samples` samples; returns rising
@@ -1171,5 +1386,133 @@ mod tests {
         // After settling, a real fall is a Stop.
         b.process(0.0, 0.0, 0.0);
         assert_eq!(b.pop_midi().map(|m| m.0[0]), Some(0xFC));
+    }
+}
+
+#[cfg(test)]
+mod link_tests {
+    //! The Bridge side of Link, without a network: a session timeline computed here, handed to
+    //! the Bridge once per block as the Link driver does.
+    use super::*;
+
+    const SR: f64 = 48_000.0;
+    const BLOCK: u64 = 256;
+
+    /// Session: 120 BPM with beat 0.3 at t = 0, 140 BPM from t = 3 s (beat continuous there).
+    fn session(t: f64) -> (f64, f64) {
+        if t < 3.0 {
+            (0.3 + 2.0 * t, 120.0)
+        } else {
+            (6.3 + (t - 3.0) * 140.0 / 60.0, 140.0)
+        }
+    }
+
+    fn steer(b: &mut Bridge, beat: f64, bpm: f64) {
+        // Q8 ticks per 1/96 beat.
+        let slope_q8 = (b.tick_rate().hz() as f64 * 60.0 / (bpm * 96.0) * 256.0).round() as u32;
+        let pos = (beat * 96.0 * 65_536.0).round() as i64;
+        b.follow_link(pos, slope_q8, (bpm * 1000.0) as u32);
+    }
+
+    #[test]
+    fn following_lands_on_the_session_beats_and_takes_a_late_tempo_change_without_a_burst() {
+        let mut b = Bridge::new(SR as f32);
+        b.configure(&Config {
+            link_mode: LinkMode::Follow,
+            ..Config::default()
+        });
+        assert_eq!(b.source(), InputSource::Link);
+        assert!(b.link_engaged());
+        let mut fires = [Vec::new(), Vec::new()];
+        for n in 0..6 * SR as u64 {
+            let t = n as f64 / SR;
+            if n % BLOCK == 0 {
+                // The tempo change reaches the Bridge 20 ms late: until then it steers by the
+                // old line.
+                let (beat, bpm) = if (3.0..3.02).contains(&t) {
+                    (0.3 + 2.0 * t, 120.0)
+                } else {
+                    session(t)
+                };
+                steer(&mut b, beat, bpm);
+            }
+            let out = b.process(0.0, 0.0, 0.0);
+            for (k, i) in [0usize, 3].iter().enumerate() {
+                if out & (1 << (bits::FIRED_SHIFT + *i as u32)) != 0 {
+                    fires[k].push(t);
+                }
+            }
+        }
+        assert!(!b.link_engaged());
+        assert_eq!(b.status().tempo_milli_bpm, 140_000);
+        // CLK 1: one pulse per session beat, each within a sample and a half of it (except
+        // right after the late change, while the outputs catch up with the session).
+        let beats: Vec<f64> = fires[0].iter().map(|&t| session(t).0).collect();
+        for w in beats.windows(2) {
+            assert!((w[1] - w[0] - 1.0).abs() < 0.02, "{beats:?}");
+        }
+        for (&t, &beat) in fires[0].iter().zip(&beats) {
+            if !(3.0..3.5).contains(&t) {
+                let err_s = (beat - beat.round()) / (session(t).1 / 60.0);
+                assert!(err_s.abs() <= 1.5 / SR, "beat {beat} at {t}: {err_s} s");
+            }
+        }
+        // CLK 4 (24 PPQN): never closer than half the faster period, never a gap, and as many
+        // pulses as the session has 24ths.
+        let half = 60.0 / 140.0 / 24.0 / 2.0;
+        for w in fires[1].windows(2) {
+            let d = w[1] - w[0];
+            assert!(
+                d >= half - 1.0 / SR && d < 60.0 / 120.0 / 24.0 * 1.1,
+                "{d} at {}",
+                w[0]
+            );
+        }
+        let (first, last) = (session(fires[1][0]).0, session(*fires[1].last().unwrap()).0);
+        assert_eq!(
+            fires[1].len() as i64,
+            ((last - first) * 24.0).round() as i64 + 1
+        );
+    }
+
+    #[test]
+    fn on_link_a_start_waits_for_the_driver_and_lands_where_it_says() {
+        let mut b = Bridge::new(SR as f32);
+        b.configure(&Config {
+            link_mode: LinkMode::Follow,
+            link_start_stop: true,
+            ..Config::default()
+        });
+        // Start/stop sync with RUN unpatched: stopped until the session plays.
+        b.process(0.0, 0.0, 0.0);
+        b.process(0.0, 0.0, 0.0);
+        assert!(b.link_drives_transport());
+        assert!(!b.running());
+        b.toggle_run();
+        assert_eq!(b.take_link_request(), Some(true));
+        assert!(!b.running(), "the session decides when");
+        // The driver starts it 1000 samples from now: beat 1 and RESET out there.
+        let at = b.now().wrapping_add(1_000 * b.subsample());
+        b.link_start(at);
+        let mut first = None;
+        let mut reset = None;
+        for n in 0..2_000u32 {
+            let out = b.process(0.0, 0.0, 0.0);
+            if out & (1 << bits::FIRED_SHIFT) != 0 && first.is_none() {
+                first = Some(n);
+            }
+            if out & bits::RESET_GATE != 0 && reset.is_none() {
+                reset = Some(n);
+            }
+        }
+        assert_eq!((first, reset), (Some(1_000), Some(1_000)));
+        // Stop: the session is asked to stop too.
+        b.toggle_run();
+        assert!(!b.running());
+        assert_eq!(b.take_link_request(), Some(false));
+        // Leaving Link: back to the knob's tempo.
+        b.configure(&Config::default());
+        assert_eq!(b.source(), InputSource::Master);
+        assert_eq!(b.status().tempo_milli_bpm, 120_000);
     }
 }

@@ -14,15 +14,68 @@
 #![warn(missing_docs)]
 
 pub mod bridge;
+#[cfg(feature = "link")]
+pub mod link;
 
-use bridge::{bits, Bridge, Config, InputLevel, InputSource, PulseWidth, OUTPUTS};
+use bridge::{bits, Bridge, Config, InputLevel, InputSource, LinkMode, PulseWidth, OUTPUTS};
 use core::ffi::c_char;
 use tactus_core::tracker::LockState;
 use tactus_core::Ppqn;
 
 /// An opaque Bridge instance; create with [`tactus_bridge_new`], destroy with
 /// [`tactus_bridge_free`].
-pub struct TactusBridge(Bridge);
+pub struct TactusBridge {
+    bridge: Bridge,
+    /// The Link side, created the first time the settings ask for Link (built with the `link`
+    /// feature only).
+    #[cfg(feature = "link")]
+    link: Option<Box<link::LinkDriver>>,
+}
+
+impl TactusBridge {
+    fn new(sample_rate: f32) -> Self {
+        TactusBridge {
+            bridge: Bridge::new(sample_rate),
+            #[cfg(feature = "link")]
+            link: None,
+        }
+    }
+
+    /// Apply validated settings to the Bridge, and to Link when it is (or was) asked for.
+    fn configure(&mut self, c: &Config) {
+        if c == self.bridge.config() {
+            return;
+        }
+        self.bridge.configure(c);
+        #[cfg(feature = "link")]
+        {
+            if c.link_mode != LinkMode::Off && self.link.is_none() {
+                // The one allocation after tactus_bridge_new: Link's object and threads, when
+                // a patch or the menu first asks for Link (never per sample).
+                self.link = Some(Box::default());
+            }
+            if let Some(l) = self.link.as_mut() {
+                l.apply(c);
+            }
+        }
+    }
+
+    fn link_peers(&self) -> u32 {
+        #[cfg(feature = "link")]
+        if let Some(l) = self.link.as_ref() {
+            return l.peers();
+        }
+        0
+    }
+
+    fn link_enabled(&self) -> bool {
+        #[cfg(feature = "link")]
+        if let Some(l) = self.link.as_ref() {
+            return l.enabled();
+        }
+        false
+    }
+}
 
 /// Number of CV clock outputs.
 pub const TACTUS_OUTPUTS: u32 = 4;
@@ -43,6 +96,19 @@ pub const TACTUS_FLAG_SPP_ON_RESET: u32 = 1 << 4;
 /// [`TactusSettings::flags`]: every RUN rise restarts from beat 1 (MIDI Start). Off: a RUN rise
 /// resumes the count (MIDI Continue) unless a RESET comes within 2 ms of it.
 pub const TACTUS_FLAG_RUN_RESTARTS: u32 = 1 << 5;
+/// [`TactusSettings::flags`]: Link start/stop sync (the session's play state drives RUN when
+/// following; Bridge's run state is published when leading).
+pub const TACTUS_FLAG_LINK_START_STOP: u32 = 1 << 6;
+
+/// [`TactusSettings::link_mode`]: no Link (default): no Link object, no thread, no socket.
+pub const TACTUS_LINK_OFF: u32 = 0;
+/// [`TactusSettings::link_mode`]: follow the session when neither CLOCK nor MIDI IN is the
+/// source (CV clock > MIDI IN > Link > master tempo).
+pub const TACTUS_LINK_FOLLOW: u32 = 1;
+/// [`TactusSettings::link_mode`]: follow the session whatever is patched.
+pub const TACTUS_LINK_FOLLOW_ALWAYS: u32 = 2;
+/// [`TactusSettings::link_mode`]: publish the followed clock's tempo and phase to the session.
+pub const TACTUS_LINK_LEAD: u32 = 3;
 
 /// [`TactusSettings::pulse_width`]: 1 ms.
 pub const TACTUS_PULSE_1MS: u32 = 0;
@@ -75,6 +141,8 @@ pub const TACTUS_SOURCE_CV: u32 = 0;
 pub const TACTUS_SOURCE_MIDI: u32 = 1;
 /// [`TactusStatus::source`]: the internal master tempo.
 pub const TACTUS_SOURCE_MASTER: u32 = 2;
+/// [`TactusStatus::source`]: an Ableton Link session.
+pub const TACTUS_SOURCE_LINK: u32 = 3;
 
 /// [`tactus_bridge_process`] bits 0–3: gate of CV output 1–4.
 pub const TACTUS_OUT_GATES: u32 = 0xF;
@@ -118,6 +186,10 @@ const _: () = {
     assert!(TACTUS_LOCK_ACQUIRING == LockState::Acquiring as u32);
     assert!(TACTUS_LOCK_LOCKED == LockState::Locked as u32);
     assert!(TACTUS_LOCK_LOST == LockState::Lost as u32);
+    assert!(TACTUS_LINK_OFF == LinkMode::Off.index());
+    assert!(TACTUS_LINK_FOLLOW == LinkMode::Follow.index());
+    assert!(TACTUS_LINK_FOLLOW_ALWAYS == LinkMode::FollowAlways.index());
+    assert!(TACTUS_LINK_LEAD == LinkMode::Lead.index());
 };
 
 /// Settings, applied with [`tactus_bridge_configure`]. Start from
@@ -145,6 +217,14 @@ pub struct TactusSettings {
     /// Signal level of the CLOCK and RESET inputs: `TACTUS_INPUT_LEVEL_*` (default Rack levels;
     /// unknown values read as Rack levels).
     pub input_level: u32,
+    /// Ableton Link: `TACTUS_LINK_*` (default off; unknown values read as off). Ignored by a
+    /// library built without Link (see [`tactus_link_available`]).
+    pub link_mode: u32,
+    /// Link quantum in beats, 1–16 (default 4): bars of this many beats share their phase.
+    pub link_quantum: u32,
+    /// Link latency offset in ms, −50…+50 (negative = Bridge's beats earlier than the
+    /// session's; set it to the audio output latency, negated, so what is heard lines up).
+    pub link_offset_ms: f32,
 }
 
 /// What the panel shows, read with [`tactus_bridge_status`] (a few hundred times a second is
@@ -172,6 +252,10 @@ pub struct TactusStatus {
     pub subsample: u32,
     /// Sample rate in use, Hz.
     pub sample_rate: u32,
+    /// Non-zero while Link is enabled (mode not off, library built with Link).
+    pub link_enabled: u32,
+    /// Other peers in the Link session (0 while Link is off).
+    pub link_peers: u32,
 }
 
 /// The PPQN choice at `index` (0 → 1, 1 → 2, … 8 → 96); out-of-range indices clamp.
@@ -195,6 +279,7 @@ fn settings_from_config(c: &Config) -> TactusSettings {
         (c.midi_out, TACTUS_FLAG_MIDI_OUT),
         (c.spp_on_reset, TACTUS_FLAG_SPP_ON_RESET),
         (c.run_restarts, TACTUS_FLAG_RUN_RESTARTS),
+        (c.link_start_stop, TACTUS_FLAG_LINK_START_STOP),
     ] {
         if on {
             flags |= bit;
@@ -210,6 +295,9 @@ fn settings_from_config(c: &Config) -> TactusSettings {
         pulse_width: c.pulse_width.index(),
         flags,
         input_level: c.input_level.index(),
+        link_mode: c.link_mode.index(),
+        link_quantum: c.link_quantum as u32,
+        link_offset_ms: c.link_offset_us as f32 / 1000.0,
     }
 }
 
@@ -230,6 +318,7 @@ fn offset_us(ms: f32) -> i32 {
 pub fn config_from_settings(s: &TactusSettings) -> Config {
     let d = Config::default();
     let (lo, hi) = bridge::MASTER_MILLI_BPM;
+    let (qlo, qhi, _) = bridge::LINK_QUANTUM;
     let mut output_ppqn = d.output_ppqn;
     for (o, &v) in output_ppqn.iter_mut().zip(s.output_ppqn.iter()) {
         if let Some(p) = Ppqn::from_value(v) {
@@ -254,6 +343,14 @@ pub fn config_from_settings(s: &TactusSettings) -> Config {
         midi_out: s.flags & TACTUS_FLAG_MIDI_OUT != 0,
         spp_on_reset: s.flags & TACTUS_FLAG_SPP_ON_RESET != 0,
         run_restarts: s.flags & TACTUS_FLAG_RUN_RESTARTS != 0,
+        link_mode: LinkMode::from_index(s.link_mode),
+        link_quantum: if (qlo as u32..=qhi as u32).contains(&s.link_quantum) {
+            s.link_quantum as u8
+        } else {
+            d.link_quantum
+        },
+        link_start_stop: s.flags & TACTUS_FLAG_LINK_START_STOP != 0,
+        link_offset_us: offset_us(s.link_offset_ms),
     }
 }
 
@@ -272,7 +369,7 @@ pub unsafe extern "C" fn tactus_settings_default(out: *mut TactusSettings) {
 /// MIDI devices. Free it with [`tactus_bridge_free`].
 #[no_mangle]
 pub extern "C" fn tactus_bridge_new(sample_rate: f32) -> *mut TactusBridge {
-    Box::into_raw(Box::new(TactusBridge(Bridge::new(sample_rate))))
+    Box::into_raw(Box::new(TactusBridge::new(sample_rate)))
 }
 
 /// Destroy a Bridge (null is ignored).
@@ -297,7 +394,7 @@ pub unsafe extern "C" fn tactus_bridge_configure(
     settings: *const TactusSettings,
 ) {
     if let (Some(b), Some(s)) = (bridge.as_mut(), settings.as_ref()) {
-        b.0.configure(&config_from_settings(s));
+        b.configure(&config_from_settings(s));
     }
 }
 
@@ -312,7 +409,7 @@ pub unsafe extern "C" fn tactus_bridge_settings(
     out: *mut TactusSettings,
 ) {
     if let (Some(b), Some(out)) = (bridge.as_ref(), out.as_mut()) {
-        *out = settings_from_config(b.0.config());
+        *out = settings_from_config(b.bridge.config());
     }
 }
 
@@ -326,7 +423,7 @@ pub unsafe extern "C" fn tactus_bridge_set_sample_rate(
     sample_rate: f32,
 ) {
     if let Some(b) = bridge.as_mut() {
-        b.0.set_sample_rate(sample_rate);
+        b.bridge.set_sample_rate(sample_rate);
     }
 }
 
@@ -345,7 +442,7 @@ pub unsafe extern "C" fn tactus_bridge_process(
     run: f32,
 ) -> u32 {
     match bridge.as_mut() {
-        Some(b) => b.0.process(clock, reset, run),
+        Some(b) => b.bridge.process(clock, reset, run),
         None => 0,
     }
 }
@@ -365,7 +462,7 @@ pub unsafe extern "C" fn tactus_bridge_midi_in(
         return;
     }
     if let Some(b) = bridge.as_mut() {
-        b.0.midi_in(core::slice::from_raw_parts(bytes, len));
+        b.bridge.midi_in(core::slice::from_raw_parts(bytes, len));
     }
 }
 
@@ -379,7 +476,7 @@ pub unsafe extern "C" fn tactus_bridge_pop_midi(bridge: *mut TactusBridge, out: 
     let (Some(b), false) = (bridge.as_mut(), out.is_null()) else {
         return 0;
     };
-    match b.0.pop_midi() {
+    match b.bridge.pop_midi() {
         Some((bytes, n)) => {
             core::ptr::copy_nonoverlapping(bytes.as_ptr(), out, n);
             n as u32
@@ -396,7 +493,7 @@ pub unsafe extern "C" fn tactus_bridge_pop_midi(bridge: *mut TactusBridge, out: 
 #[no_mangle]
 pub unsafe extern "C" fn tactus_bridge_reset(bridge: *mut TactusBridge) {
     if let Some(b) = bridge.as_mut() {
-        b.0.reset();
+        b.bridge.reset();
     }
 }
 
@@ -407,7 +504,7 @@ pub unsafe extern "C" fn tactus_bridge_reset(bridge: *mut TactusBridge) {
 #[no_mangle]
 pub unsafe extern "C" fn tactus_bridge_toggle_run(bridge: *mut TactusBridge) {
     if let Some(b) = bridge.as_mut() {
-        b.0.toggle_run();
+        b.bridge.toggle_run();
     }
 }
 
@@ -418,7 +515,7 @@ pub unsafe extern "C" fn tactus_bridge_toggle_run(bridge: *mut TactusBridge) {
 #[no_mangle]
 pub unsafe extern "C" fn tactus_bridge_set_running(bridge: *mut TactusBridge, running: bool) {
     if let Some(b) = bridge.as_mut() {
-        b.0.set_running(running);
+        b.bridge.set_running(running);
     }
 }
 
@@ -436,7 +533,7 @@ pub unsafe extern "C" fn tactus_bridge_status(
     let (Some(b), Some(out)) = (bridge.as_mut(), out.as_mut()) else {
         return false;
     };
-    let s = b.0.status();
+    let s = b.bridge.status();
     *out = TactusStatus {
         tempo_milli_bpm: s.tempo_milli_bpm,
         bpm_volts: s.bpm_volts,
@@ -445,6 +542,7 @@ pub unsafe extern "C" fn tactus_bridge_status(
             InputSource::Cv => TACTUS_SOURCE_CV,
             InputSource::Midi => TACTUS_SOURCE_MIDI,
             InputSource::Master => TACTUS_SOURCE_MASTER,
+            InputSource::Link => TACTUS_SOURCE_LINK,
         },
         running: s.running as u32,
         events: s.events,
@@ -452,8 +550,43 @@ pub unsafe extern "C" fn tactus_bridge_status(
         midi_dropped: s.midi_dropped,
         subsample: s.subsample,
         sample_rate: s.sample_rate,
+        link_enabled: b.link_enabled() as u32,
+        link_peers: b.link_peers(),
     };
     true
+}
+
+/// True when the library was built with Ableton Link (the `link` feature); without it the
+/// Link settings are accepted and ignored.
+#[no_mangle]
+pub extern "C" fn tactus_link_available() -> bool {
+    cfg!(feature = "link")
+}
+
+/// The start of an engine block, before its first sample is processed: `block_frame` is that
+/// sample's frame number and `block_time_s` the time the block started, in seconds (Rack:
+/// `APP->engine->getBlockFrame()` and `getBlockTime()`). Link maps frames to its clock with a
+/// host-time filter over these and follows or leads the session once per block. Cheap and
+/// realtime-safe; does nothing while Link is off (call it anyway, or only while
+/// [`TactusStatus::link_enabled`]).
+///
+/// # Safety
+/// `bridge` is null or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn tactus_bridge_host_time(
+    bridge: *mut TactusBridge,
+    block_frame: i64,
+    block_time_s: f64,
+) {
+    let Some(_b) = bridge.as_mut() else {
+        return;
+    };
+    #[cfg(feature = "link")]
+    if let Some(l) = _b.link.as_mut() {
+        l.block(&mut _b.bridge, block_frame, block_time_s);
+    }
+    #[cfg(not(feature = "link"))]
+    let _ = (block_frame, block_time_s);
 }
 
 #[cfg(test)]
@@ -472,6 +605,9 @@ mod tests {
             pulse_width: 0,
             flags: 0,
             input_level: 7,
+            link_mode: 9,
+            link_quantum: 0,
+            link_offset_ms: 0.0,
         };
         unsafe { tactus_settings_default(&mut s) };
         assert_eq!(config_from_settings(&s), Config::default());
@@ -491,8 +627,11 @@ mod tests {
             cv_offset_ms: -1e9,
             midi_offset_ms: f32::NAN,
             pulse_width: 99,
-            flags: !0x3F,
+            flags: !0x7F,
             input_level: u32::MAX,
+            link_mode: 17,
+            link_quantum: 99,
+            link_offset_ms: f32::NAN,
         };
         let c = config_from_settings(&garbage);
         assert_eq!(c.input_ppqn, Ppqn::P4);
@@ -511,7 +650,19 @@ mod tests {
             .input_level,
             InputLevel::Rack
         );
-        assert!(!c.clock_patched && !c.midi_out && !c.run_restarts);
+        assert!(!c.clock_patched && !c.midi_out && !c.run_restarts && !c.link_start_stop);
+        assert_eq!(c.link_mode, LinkMode::Off);
+        assert_eq!((c.link_quantum, c.link_offset_us), (4, 0));
+        let link = TactusSettings {
+            link_mode: TACTUS_LINK_LEAD,
+            link_quantum: 16,
+            link_offset_ms: -12.5,
+            flags: s.flags | TACTUS_FLAG_LINK_START_STOP,
+            ..s
+        };
+        assert_eq!(settings_from_config(&config_from_settings(&link)), link);
+        assert_eq!(s.link_mode, TACTUS_LINK_OFF);
+        assert_eq!(s.link_quantum, 4);
     }
 
     #[test]
@@ -529,6 +680,7 @@ mod tests {
             tactus_bridge_toggle_run(null);
             tactus_bridge_set_running(null, true);
             tactus_bridge_set_sample_rate(null, 44_100.0);
+            tactus_bridge_host_time(null, 0, 0.0);
             tactus_bridge_free(null);
             let b = tactus_bridge_new(f32::NAN);
             tactus_bridge_configure(b, core::ptr::null());
@@ -537,6 +689,9 @@ mod tests {
             assert!(!tactus_bridge_status(b, core::ptr::null_mut()));
             assert!(tactus_bridge_status(b, st.as_mut_ptr()));
             assert_eq!(st.assume_init().sample_rate, 48_000);
+            assert_eq!(st.assume_init().link_peers, 0);
+            assert_eq!(st.assume_init().link_enabled, 0);
+            tactus_bridge_host_time(b, 0, f64::NAN);
             tactus_bridge_free(b);
         }
     }
