@@ -21,17 +21,8 @@ elif ! pkg-config --exists simavr 2>/dev/null; then
     need_apt=1
 fi
 if [ "$need_apt" = 1 ]; then
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "deps.sh: please install: $PKGS (Debian package names)" >&2
-        exit 1
-    fi
-    SUDO=""
-    if [ "$(id -u)" -ne 0 ]; then
-        SUDO="sudo"
-    fi
-    echo "deps.sh: installing $PKGS" >&2
-    $SUDO apt-get update
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $PKGS
+    # shellcheck disable=SC2086
+    ../tools/apt-install.sh "deps.sh" $PKGS
 fi
 
 channel=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)

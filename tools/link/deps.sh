@@ -14,15 +14,6 @@ if command -v dpkg >/dev/null 2>&1; then
     dpkg -s libclang-dev >/dev/null 2>&1 || need_apt=1
 fi
 if [ "$need_apt" = 1 ]; then
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "link deps: please install: $PKGS (Debian package names)" >&2
-        exit 1
-    fi
-    SUDO=""
-    if [ "$(id -u)" -ne 0 ]; then
-        SUDO="sudo"
-    fi
-    echo "link deps: installing $PKGS" >&2
-    $SUDO apt-get update
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $PKGS
+    # shellcheck disable=SC2086
+    "$(dirname "$0")/../apt-install.sh" "link deps" $PKGS
 fi
