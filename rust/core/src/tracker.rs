@@ -29,6 +29,12 @@
 //!   locked loop on a steady jittery clock is nearly the plain second-order one (S1: 22.8 dB,
 //!   22.7 without the ramp term). A kept `A` whose lag `A/c` would be below the jitter is
 //!   dropped (a stray detection's noise).
+//! - **Narrower for jittery clocks**: Kalman's rule for a line through noisy points says the
+//!   best bandwidth falls with the square root of the measurement noise, so the locked gains are
+//!   those of `ω/2` once successive input intervals differ by 1/1024 of a beat on average (about
+//!   ±0.5 ms of jitter at 120 BPM) and of `ω/4` from 1/256 (the memory grows to match; S1: 22.8
+//!   → 27.7 dB). The noise is measured on the input's own intervals, which a drift or a ramp
+//!   barely moves, so a clean clock keeps the response's bandwidth.
 //! - **Huber clamping**: errors beyond `max(4σ, P/16)` are clamped before they reach the loop,
 //!   so one glitch moves the phase by at most `b·threshold`.
 //! - **Double triggers**: a pulse earlier than half a period is ignored (ringing, bounce).
@@ -91,6 +97,12 @@ const TRIM_SHIFT: u32 = 2;
 const BIAS_MIN_SAMPLES: u8 = 8;
 /// Consecutive inliers needed for [`LockState::Locked`].
 const LOCK_INLIERS: u8 = 3;
+/// Input noise from which the locked loop narrows, as a right shift of the beat: from a mean
+/// change between successive intervals of 1/1024 of a beat (about 0.5 ms at 120 BPM, ±0.5 ms of
+/// uniform jitter) its bandwidth is halved, from four times that quartered (see `update_noise`).
+const NARROW_FROM_SHIFT: u32 = 10;
+/// Length of the running mean of the input noise (pulses).
+const NOISE_LEN: u32 = 16;
 
 /// The tracker's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,6 +195,13 @@ pub struct BeatTracker {
     b_lock: u32,
     c_lock: u32,
     memory_max: u16,
+    /// Halvings of the locked bandwidth for the input noise (see `update_noise`).
+    jitter_shift: u8,
+    /// Input noise: [`NOISE_LEN`] × the running mean of the change between successive
+    /// intervals (ticks).
+    noise: u32,
+    /// The last interval between two tracked pulses (ticks; 0: none since the last restart).
+    last_interval: u32,
     min_period: u32,
     max_period: u32,
     state: LockState,
@@ -242,6 +261,9 @@ impl BeatTracker {
             b_lock: 0,
             c_lock: 0,
             memory_max: MEMORY_SEED,
+            jitter_shift: 0,
+            noise: 0,
+            last_interval: 0,
             min_period: 0,
             max_period: 0,
             state: LockState::Stopped,
@@ -357,6 +379,8 @@ impl BeatTracker {
         self.t1 = scale_fine(self.t1);
         self.period = (self.period as u128 * to as u128 / from as u128) as u64;
         self.jitter = (self.jitter as u128 * to as u128 / from as u128) as u64;
+        self.noise = (self.noise as u64 * to as u64 / from as u64).min(u32::MAX as u64) as u32;
+        self.last_interval = 0;
         self.accel = (self.accel as i128 * to / from) as i64;
         self.last_pulse = scale_tick(self.last_pulse);
         for r in self.raw.iter_mut() {
@@ -531,6 +555,7 @@ impl BeatTracker {
 
     fn reset_loop(&mut self) {
         self.memory = MEMORY_SEED;
+        self.last_interval = 0;
         self.inliers = 0;
         self.bias = 0;
         self.bias_samples = 0;
@@ -577,6 +602,7 @@ impl BeatTracker {
 
         self.dll_step(ec, missed);
         self.pos0 = self.pos0.wrapping_add(self.units.wrapping_mul(1 + missed));
+        self.update_noise(ticks_between(self.last_pulse, t), missed == 0 && !outlier);
         self.last_pulse = t;
         self.missed_total = self.missed_total.wrapping_add(missed);
 
@@ -649,7 +675,7 @@ impl BeatTracker {
     // ramp term).
     #[cfg_attr(target_arch = "avr", inline(never))]
     fn dll_step(&mut self, ec: i64, missed: u32) {
-        self.memory = self.memory.saturating_add(1).min(self.memory_max);
+        self.memory = self.memory.saturating_add(1).min(self.memory_cap());
         let (b, c, d) = self.gains();
         self.t0 = self.t1.plus(self.period.saturating_mul(missed as u64));
         self.t1 = self.t0.plus(self.period).offset(mul_i_q30(ec, b));
@@ -660,12 +686,14 @@ impl BeatTracker {
             .saturating_add(self.accel);
         self.period = self.clamp_period(p_new.max(0) as u64);
         self.accel = self.accel.saturating_add(mul_i_q30(ec, d));
-        if self.ramp && self.memory >= self.memory_max {
+        if self.ramp && self.memory >= self.memory_cap() {
             // The quadratic fit has its full memory: keep the ramp it found, stop learning it.
             // A ramp the locked loop would lag by less than the jitter is indistinguishable
             // from the fit's own noise (a stray detection on a jittery clock), so it is dropped.
             self.ramp = false;
-            if self.accel.unsigned_abs() < mul_u_q32(self.jitter, self.c_lock).saturating_mul(4) {
+            if self.accel.unsigned_abs()
+                < mul_u_q32(self.jitter, self.narrowed_c()).saturating_mul(4)
+            {
                 self.accel = 0;
             }
         }
@@ -1015,8 +1043,8 @@ impl BeatTracker {
                 self.trim_gain(),
             )
         };
-        let b = (b.min(u32::MAX as u64) as u32).max(self.b_lock);
-        let c = (c.min(u32::MAX as u64) as u32).max(self.c_lock);
+        let b = (b.min(u32::MAX as u64) as u32).max(self.b_lock >> self.jitter_shift);
+        let c = (c.min(u32::MAX as u64) as u32).max(self.narrowed_c());
         (b, c, d.min(u32::MAX as u64) as u32)
     }
 
@@ -1034,7 +1062,44 @@ impl BeatTracker {
         } else {
             TRIM_SHIFT
         };
-        (self.b_lock as u64 * self.c_lock as u64) >> (30 + shift)
+        (self.b_lock as u64 * self.c_lock as u64) >> (30 + shift + 3 * self.jitter_shift as u32)
+    }
+
+    /// Kalman's rule for a line through noisy points: the best loop bandwidth falls with the
+    /// square root of the measurement noise. So a jittery clock gets a narrower locked loop than
+    /// the response alone sets: half once the intervals change by 1/1024 of a beat on average,
+    /// a quarter from 1/256 (steps of 4× in noise). The noise is measured on the input itself,
+    /// as the change from one interval to the next: jitter σ spreads it by about 2σ, while a
+    /// drift or a ramp barely moves it (at 1 PPQN, 60 BPM and 2 %/min about 1/3000 of a beat),
+    /// so a clean clock keeps the response's bandwidth and is followed as before. `clean`: a
+    /// single interval without an outlier.
+    #[cfg_attr(target_arch = "avr", inline(never))]
+    fn update_noise(&mut self, interval: u32, clean: bool) {
+        if clean && self.last_interval != 0 {
+            // Capped at a quarter of the interval: a tempo step is one large change, not noise
+            // (and the memory grows one pulse at a time, so a brief rise narrows nothing).
+            let d = interval.abs_diff(self.last_interval).min(interval / 4);
+            self.noise = (self.noise - self.noise / NOISE_LEN).saturating_add(d);
+        }
+        self.last_interval = if clean { interval } else { 0 };
+        // `noise` is NOISE_LEN (16) × the mean: compare with 16/1024 of a beat. The period is
+        // below 2³¹ ticks, so this fits in 32 bits at every PPQN (≤ 96).
+        let from = (self.period >> (32 + NARROW_FROM_SHIFT - 4)) as u32 * self.cfg.ppqn.value();
+        self.jitter_shift = if self.noise / 4 >= from {
+            2
+        } else {
+            (self.noise >= from) as u8
+        };
+    }
+
+    /// The locked period gain `c` narrowed for jitter: ω² of the halved ω (Q2.30, at least 1).
+    fn narrowed_c(&self) -> u32 {
+        (self.c_lock >> (2 * self.jitter_shift)).max(1)
+    }
+
+    /// The memory at which least-squares gains meet the narrowed locked gains.
+    fn memory_cap(&self) -> u16 {
+        ((self.memory_max as u32) << self.jitter_shift).min(60_000) as u16
     }
 
     /// Pulses counted as missing so far.
@@ -1444,6 +1509,68 @@ mod tests {
                 assert_eq!(c.on_pulse(last + 2 * p), PulseVerdict::Missed(1));
             }
         }
+    }
+
+    /// Feed `n` pulses `period` ticks apart from `start` with uniform pseudo-random jitter of
+    /// ±`jitter` ticks (a fixed LCG: the same pulses every run).
+    fn feed_jittered(tr: &mut BeatTracker, start: Tick, period: u32, jitter: u32, n: u32) -> Tick {
+        let mut x: u32 = 12_345;
+        let mut t = start;
+        for _ in 0..n {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let j = (x >> 8) % (2 * jitter + 1);
+            let at = t.wrapping_add(jitter).wrapping_sub(j);
+            tr.poll(at.wrapping_sub(1));
+            tr.on_pulse(at);
+            t = t.wrapping_add(period);
+        }
+        t
+    }
+
+    #[test]
+    fn a_jittery_clock_gets_a_narrower_locked_loop() {
+        // 120 BPM at 24 PPQN: the memory ends at the locked loop's (least squares stop
+        // narrowing there), which for ±1 ms of jitter is twice the clean clock's (half the
+        // bandwidth) and for ±4 ms four times (reached after as many pulses).
+        let period = 41_667;
+        let mut clean = tracker(Ppqn::P24);
+        feed(&mut clean, 0, period, 1440);
+        let locked = clean.memory();
+        assert!(locked > 100, "{locked}");
+        let mut one_ms = tracker(Ppqn::P24);
+        let t = feed_jittered(&mut one_ms, 0, period, 2_000, 1440);
+        assert_eq!(one_ms.memory(), 2 * locked);
+        assert_eq!(one_ms.state(), LockState::Locked);
+        let mut four_ms = tracker(Ppqn::P24);
+        feed_jittered(&mut four_ms, 0, period, 8_000, 2400);
+        assert_eq!(four_ms.memory(), 4 * locked);
+        // A sample-rate change keeps the noise measure: still half the bandwidth afterwards.
+        one_ms.retune(TickRate::new(4_000_000), t, 2 * t);
+        feed_jittered(&mut one_ms, 2 * t, 2 * period, 4_000, 48);
+        assert_eq!(one_ms.memory(), 2 * locked);
+        // Back to a clean clock: the response's bandwidth again (the memory falls to it).
+        feed(&mut one_ms, 2 * t + 96 * period, 2 * period, 48);
+        assert_eq!(one_ms.memory(), locked);
+    }
+
+    #[test]
+    fn a_clean_drift_keeps_the_responses_bandwidth() {
+        // 1 PPQN from 60 BPM, +2 %/min: the intervals shrink by about 0.3 ms a beat, far below
+        // the noise that narrows the loop, so the memory never grows past the clean clock's.
+        let mut clean = tracker(Ppqn::P1);
+        feed(&mut clean, 0, 2_000_000, 60);
+        let locked = clean.memory();
+        let mut tr = tracker(Ppqn::P1);
+        let (mut t, mut bpm) = (0u32, 60.0f64);
+        for _ in 0..96 {
+            tr.poll(t.wrapping_sub(1));
+            tr.on_pulse(t);
+            assert!(tr.memory() <= locked, "{} > {locked}", tr.memory());
+            let beat_s = 60.0 / bpm;
+            bpm += 1.2 / 60.0 * beat_s;
+            t = t.wrapping_add((beat_s * 2_000_000.0) as u32);
+        }
+        assert_eq!(tr.state(), LockState::Locked);
     }
 
     #[test]

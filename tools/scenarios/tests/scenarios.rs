@@ -5,7 +5,7 @@
 use tactus_scenarios::baselines::Baseline;
 use tactus_scenarios::metrics::{in_quiet, overshoot};
 use tactus_scenarios::tactus::{run_tactus, run_tactus_traced, TactusRun};
-use tactus_scenarios::{evaluate, Metrics, Scenario, ScenarioId};
+use tactus_scenarios::{evaluate, Metrics, Rng, Scenario, ScenarioId};
 
 fn tactus(s: &Scenario, cfg: TactusRun) -> Vec<Metrics> {
     let (outs, _) = run_tactus(s, cfg);
@@ -110,16 +110,47 @@ fn s13_slow_drift_is_followed_without_lag() {
 
 #[test]
 fn s14_cold_start_attenuation_from_beat_1() {
-    // Every output judged from beat 1 (acquisition included) on the S1 clock. Issue 12 asks for
-    // 20 dB; seed 1 reads 19.97–20.3 dB. The first beats sit at the information limit of the
-    // least-squares start (a line fitted to n pulses of jitter σ predicts the next one to
-    // 2σ/√n: 235 µs after one beat at 24 PPQN, against about 42 µs locked), so 20 dB from beat
-    // 1 is not reachable on every seed; this guards what is reached.
+    // Every output judged from beat 1 (acquisition included) on the S1 clock: 20 dB on seed 1,
+    // and on the errors of seeds 1–10 pooled (one run's figure hangs on its first few beats,
+    // where even a least-squares fit is off by 2σ/√n, so single runs spread by several dB).
     let (_, ms) = run(ScenarioId::S14, 1);
-    for m in ms {
+    for m in &ms {
         let att = m.from_beat1_attenuation_db.expect("jittery input");
-        assert!(att >= 19.5, "out {}: {att:.1} dB", m.out_ppqn);
+        assert!(att >= 20.0, "out {}: {att:.1} dB", m.out_ppqn);
         assert_eq!(m.count_errors, 0);
+    }
+    let mut input_sq = 0.0;
+    let mut out_sq = vec![0.0; ms.len()];
+    for seed in 1..=10 {
+        let (s, ms) = run(ScenarioId::S14, seed);
+        input_sq += (s.input_jitter_rms() * 1e6).powi(2);
+        for (sq, m) in out_sq.iter_mut().zip(&ms) {
+            *sq += m.from_beat1_rms_us.powi(2);
+            assert_eq!(m.count_errors, 0, "seed {seed} out {}", m.out_ppqn);
+        }
+    }
+    for (sq, m) in out_sq.iter().zip(&ms) {
+        let att = 10.0 * (input_sq / sq).log10();
+        assert!(att >= 20.0, "pooled, out {}: {att:.1} dB", m.out_ppqn);
+    }
+}
+
+#[test]
+fn a_tempo_step_on_a_jittery_clock_still_settles_within_two_beats() {
+    // The locked loop narrows for jitter; a step (120 -> 140 BPM with ±1 ms on every pulse) is
+    // still taken at once by the re-seed.
+    for seed in 1..=4 {
+        let mut rng = Rng::new(100 + seed);
+        let s = ScenarioId::S4.build(seed).jitter(&mut rng, 0.001);
+        for m in tactus(&s, TactusRun::default()) {
+            let settle = m.beats_to_settle.expect("settles");
+            assert!(
+                settle <= 2.0,
+                "seed {seed} out {}: {settle} beats",
+                m.out_ppqn
+            );
+            assert_eq!(m.count_errors, 0);
+        }
     }
 }
 
