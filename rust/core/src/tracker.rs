@@ -26,8 +26,9 @@
 //!   memory is full again. There `A` is kept and only trimmed: while four or more errors in a
 //!   row keep one sign, `d = b·c/4` (a pole near 0.35ω, well below the period's gain; `b·c` at
 //!   1–2 PPQN, where a drifting ramp changes too much between fits), otherwise `d = 0`, so the
-//!   locked loop on a steady jittery clock is nearly the plain second-order one (S1: 22.8 dB,
-//!   22.7 without the ramp term). A kept `A` whose lag `A/c` would be below the jitter is
+//!   locked loop on a steady jittery clock is nearly the plain second-order one (S1 read 22.8 dB
+//!   with the ramp term, 22.7 without, before the narrowing below). The trim gain uses the
+//!   narrowed `b` and `c`, so its pole stays at the same fraction of the loop's. A kept `A` whose lag `A/c` would be below the jitter is
 //!   dropped (a stray detection's noise).
 //! - **Narrower for jittery clocks**: Kalman's rule for a line through noisy points says the
 //!   best bandwidth falls with the square root of the measurement noise, so the locked gains are
