@@ -129,10 +129,8 @@ impl App {
     /// The power-up state: transport stopped, MIDI clock follows the input as soon as it starts;
     /// a clock lost while running stops the transport.
     pub fn new(now: u32, pinb: u8) -> Self {
-        let mut clock = ExternalClock::new(TickRate::new(TICK_HZ), ppqn_from_pins(pinb), now);
-        clock.set_stop_on_loss(true);
-        App {
-            clock,
+        let mut app = App {
+            clock: ExternalClock::new(TickRate::new(TICK_HZ), ppqn_from_pins(pinb), now),
             thru: MidiThru::new(),
             prio: Deque::new(),
             pending: None,
@@ -151,7 +149,9 @@ impl App {
             want_ppqn: None,
             led_ms: 0,
             led_on: false,
-        }
+        };
+        app.clock.set_stop_on_loss(true);
+        app
     }
 
     /// One pass of the main loop.

@@ -190,14 +190,16 @@ fn extend(lo: u16) -> u32 {
     ((hi as u32) << 16) | lo as u32
 }
 
-/// The current time in ticks; interrupts must be disabled.
+/// The current time in ticks; interrupts must be disabled. Inlined, for the interrupt handlers
+/// and the critical section that writes a byte; elsewhere [`now`] is smaller.
 #[inline(always)]
 pub fn now_raw() -> u32 {
     extend(tc1().tcnt1().read().bits())
 }
 
-/// The current time in ticks. Out of line: one copy of the interrupt save/restore for its
-/// many callers (AVR flash).
+/// The current time in ticks, from anywhere (inside a critical section too: interrupts stay
+/// disabled then). Out of line: one copy of the time read and the interrupt save/restore for
+/// its many callers (AVR flash).
 #[inline(never)]
 pub fn now() -> u32 {
     critical(now_raw)
@@ -246,7 +248,7 @@ pub fn rx_pending() -> bool {
 pub fn arm(at: u32) -> bool {
     critical(|| {
         let cmp = at.wrapping_sub(LEAD);
-        if (cmp.wrapping_sub(now_raw()) as i32) < ARM_SAFETY as i32 {
+        if (cmp.wrapping_sub(now()) as i32) < ARM_SAFETY as i32 {
             return false;
         }
         tc1().ocr1a().write(|w| unsafe { w.bits(cmp as u16) });

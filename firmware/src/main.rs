@@ -41,7 +41,7 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 fn boot_app(pinb: u8) -> &'static mut app::App {
     // SAFETY: the only reference to APP, created once, before interrupts are enabled; no
     // handler touches it.
-    unsafe { (*core::ptr::addr_of_mut!(APP)).write(app::App::new(hw::now_raw(), pinb)) }
+    unsafe { (*core::ptr::addr_of_mut!(APP)).write(app::App::new(hw::now(), pinb)) }
 }
 
 #[avr_device::entry]
