@@ -28,8 +28,8 @@
 //!   1–2 PPQN, where a drifting ramp changes too much between fits), otherwise `d = 0`, so the
 //!   locked loop on a steady jittery clock is nearly the plain second-order one (S1 read 22.8 dB
 //!   with the ramp term, 22.7 without, before the narrowing below). The trim gain uses the
-//!   narrowed `b` and `c`, so its pole stays at the same fraction of the loop's. A kept `A` whose lag `A/c` would be below the jitter is
-//!   dropped (a stray detection's noise).
+//!   narrowed `b` and `c`, so its pole stays at the same fraction of the loop's. A kept `A`
+//!   whose lag `A/c` would be below the jitter is dropped (a stray detection's noise).
 //! - **Narrower for jittery clocks**: by Kalman's rule for a line through noisy points the best
 //!   bandwidth falls with the square root of the measurement noise. So the locked loop is that
 //!   of `ω/2` once the jitter estimate (mean absolute error) reaches 1/128 of a period (at 24 PPQN
