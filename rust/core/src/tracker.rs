@@ -52,8 +52,9 @@
 //!   input interval and at most the tick at that pulse (a single drop is bridged on time), and
 //!   never more; longer gaps are caught up, count-exact, when pulses return.
 //! - **Loss**: no pulse for `(min(max_missed, 1) + 1.5)·P + min(4σ, P/4)` → [`LockState::Lost`]
-//!   (under 3 periods at every PPQN); one late pulse never stops it, nor one dropped pulse. Once lost nothing past the last real pulse is scheduled. The first pulse after a
-//!   loss resumes at the kept tempo, provisionally: an interval of that tempo confirms it, two
+//!   (under 3 periods at every PPQN); one late pulse never stops it, nor one dropped pulse.
+//!   Once lost nothing past the last real pulse is scheduled. The first pulse after a loss
+//!   resumes at the kept tempo, provisionally: an interval of that tempo confirms it, two
 //!   agreeing intervals of another tempo (a beat of them beyond 2×) replace it, and anything else
 //!   (noise on a stopped line) only moves the resume pulse, taking no position and no tempo.
 
