@@ -175,6 +175,7 @@ fn table(rows: &[Row]) -> String {
 // ----- targets ------------------------------------------------------------------------------
 
 /// The worst case of a figure over seeds: (value, seed).
+#[derive(Clone, Copy)]
 struct Worst {
     value: f64,
     seed: u64,
@@ -420,24 +421,11 @@ fn targets(rows: &[Row]) -> usize {
         );
     }
     // S12: noise on the stopped line, every seed.
-    let (mut cv, mut clocks, mut dev, mut settle) = (
-        Worst {
-            value: 0.0,
-            seed: lo,
-        },
-        Worst {
-            value: 0.0,
-            seed: lo,
-        },
-        Worst {
-            value: 0.0,
-            seed: lo,
-        },
-        Worst {
-            value: 0.0,
-            seed: lo,
-        },
-    );
+    let none = Worst {
+        value: 0.0,
+        seed: lo,
+    };
+    let (mut cv, mut clocks, mut dev, mut settle) = (none, none, none, none);
     let worse = |w: &mut Worst, v: f64, seed: u64| {
         if v > w.value {
             *w = Worst { value: v, seed };
